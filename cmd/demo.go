@@ -1,0 +1,96 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/grpcx/grpcx/testserver"
+)
+
+// DemoOptions are the inputs of the demo verb.
+type DemoOptions struct {
+	IO *IOStreams
+}
+
+// NewCmdDemo returns the demo verb. runF replaces runDemo in tests.
+func NewCmdDemo(f *Factory, runF func(context.Context, *DemoOptions) error) *cobra.Command {
+	opts := &DemoOptions{IO: f.IO}
+	return &cobra.Command{
+		Use:   "demo",
+		Short: "Start the bundled test server and take a tour of grpcx",
+		Long: `Start the bundled test server in-process on a free loopback port and run a
+short tour: list, describe and each of the four call types, printing each
+command line and its output.`,
+		Example: `  grpcx demo`,
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(c.Context(), opts)
+			}
+			return runE(func() error { return runDemo(c.Context(), opts) })
+		},
+	}
+}
+
+// demoStep is one command of the tour, with TARGET standing for the server.
+type demoStep struct {
+	say  string
+	args []string
+}
+
+var demoTour = []demoStep{
+	{"What does the server offer? (reflection, no .proto needed)", []string{"list", "--plaintext", "TARGET"}},
+	{"The methods of one service:", []string{"list", "--plaintext", "TARGET", "grpcx.test.v1.TestService"}},
+	{"A method and its request message, as .proto source:", []string{"describe", "--plaintext", "TARGET", "grpcx.test.v1.TestService.Unary", "grpcx.test.v1.StreamRequest"}},
+	{"A unary call:", []string{"call", "--plaintext", "TARGET", "grpcx.test.v1.TestService/Unary", "-d", `{"message": "hello", "number": 7}`}},
+	{"A server stream, one compact line a message, each printed as it arrives:", []string{"call", "--plaintext", "-o", "jsonl", "TARGET", "grpcx.test.v1.TestService/ServerStream", "-d", `{"count": 3, "interval": "0.2s", "message": "tick"}`}},
+	{"A client stream: every JSON value of the input is one request:", []string{"call", "--plaintext", "TARGET", "grpcx.test.v1.TestService/ClientStream", "-d", `{"message": "a", "number": 1} {"message": "b", "number": 2} {"message": "c", "number": 3}`}},
+	{"A bidi stream: each request is answered as it is sent:", []string{"call", "--plaintext", "-o", "jsonl", "TARGET", "grpcx.test.v1.TestService/Bidi", "-d", `{"message": "ping", "number": 1} {"message": "pong", "number": 2}`}},
+	{"Well-known types, maps, oneofs and enums in their JSON form:", []string{"call", "--plaintext", "TARGET", "grpcx.test.v1.TestService/EchoTypes", "-d", `{"color": "COLOR_BLUE", "counts": {"a": "1"}, "choiceText": "picked", "when": "2026-11-25T12:00:00Z", "howLong": "1.5s", "attributes": {"k": [1, "two"]}}`}},
+	{"A failing call prints its status and rich details on stderr, and exits 64+code:", []string{"call", "--plaintext", "TARGET", "grpcx.test.v1.TestService/Fail", "-d", `{"code": 5, "message": "no such thing", "details": true}`}},
+}
+
+func runDemo(ctx context.Context, opts *DemoOptions) error {
+	lis, err := testserver.Listen("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	ctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- testserver.Serve(ctx, lis, testserver.Options{}) }()
+	defer func() { stop(); <-done }()
+
+	target := listenAddr(lis)
+	out := opts.IO.Out
+	fmt.Fprintf(out, "# The bundled test server is listening on %s.\n", target)
+	for _, step := range demoTour {
+		args := make([]string, len(step.args))
+		for i, a := range step.args {
+			args[i] = strings.ReplaceAll(a, "TARGET", target)
+		}
+		fmt.Fprintf(out, "\n# %s\n$ grpcx %s\n", step.say, shellJoin(args))
+		code := Main(ctx, args, strings.NewReader(""), out, out)
+		if code != 0 {
+			fmt.Fprintf(out, "(exit code %d)\n", code)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// shellJoin quotes arguments so that the printed line can be pasted.
+func shellJoin(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\"'{}[]*$&|;<>()\\") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		quoted[i] = a
+	}
+	return strings.Join(quoted, " ")
+}

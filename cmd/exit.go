@@ -1,0 +1,62 @@
+package cmd
+
+import (
+	"errors"
+
+	"google.golang.org/grpc/status"
+)
+
+// Exit codes, compatible with grpcurl's.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+	// exitStatusBase is added to the gRPC status code of a failed call.
+	exitStatusBase = 64
+)
+
+// exitError carries an exit code chosen by a verb. reported means the verb
+// has already told the user (a call's status, printed with its details).
+type exitError struct {
+	code     int
+	err      error
+	reported bool
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError marks misuse of the command line.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(err error) error { return &usageError{err} }
+
+// runError marks errors returned by a verb's run function, so that Main can
+// tell them from cobra's own flag and argument errors, which are misuse.
+type runError struct{ err error }
+
+func (e *runError) Error() string { return e.err.Error() }
+func (e *runError) Unwrap() error { return e.err }
+
+// exitCode maps an error to grpcx's exit code, in one place.
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	var re *runError
+	if !errors.As(err, &re) {
+		return exitUsage
+	}
+	if st, ok := status.FromError(re.err); ok && st.Code() != 0 {
+		return exitStatusBase + int(st.Code())
+	}
+	return exitFailure
+}

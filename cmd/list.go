@@ -1,0 +1,109 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/grpcx/grpcx/descsource"
+)
+
+// ListOptions are the inputs of the list verb.
+type ListOptions struct {
+	IO      *IOStreams
+	Conn    connOptions
+	Service string
+}
+
+// NewCmdList returns the list verb. runF replaces runList in tests.
+func NewCmdList(f *Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
+	opts := &ListOptions{IO: f.IO}
+	cmd := &cobra.Command{
+		Use:   "list [flags] [TARGET] [SERVICE]",
+		Short: "List services, or the methods of one service",
+		Long: `List the services a server (or a set of descriptor files) offers, one full
+name a line, sorted. Given a SERVICE, list its methods instead.`,
+		Example: `  grpcx list --plaintext localhost:50051
+  grpcx list --plaintext localhost:50051 grpcx.test.v1.TestService
+  grpcx list --protoset testserver/proto/testserver.protoset`,
+		Args: cobra.RangeArgs(0, 2),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.Conn.Target, args = splitTarget(args)
+			if len(args) > 1 {
+				return usagef(fmt.Errorf("list takes at most one SERVICE, got %q", args))
+			}
+			if len(args) == 1 {
+				opts.Service = args[0]
+			}
+			if err := opts.Conn.check(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(c.Context(), opts)
+			}
+			return runE(func() error { return runList(c.Context(), opts) })
+		},
+	}
+	opts.Conn.addFlags(cmd.Flags())
+	return cmd
+}
+
+func runList(ctx context.Context, opts *ListOptions) error {
+	s, err := opts.Conn.open(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if opts.Service == "" {
+		names, err := s.src.ListServices()
+		if err != nil {
+			return describeSourceError(err)
+		}
+		return writeNames(opts.IO.Out, names)
+	}
+	svc, err := findService(s.src, opts.Service)
+	if err != nil {
+		return err
+	}
+	methods := svc.Methods()
+	names := make([]protoreflect.FullName, methods.Len())
+	for i := range names {
+		names[i] = methods.Get(i).FullName()
+	}
+	return writeNames(opts.IO.Out, sortedNames(names))
+}
+
+func writeNames(w io.Writer, names []protoreflect.FullName) error {
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(string(n))
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// findService resolves a service name, suggesting near names when it is
+// unknown.
+func findService(src descsource.Source, name string) (protoreflect.ServiceDescriptor, error) {
+	name = strings.TrimPrefix(name, ".")
+	d, err := src.FindSymbol(protoreflect.FullName(name))
+	if err == nil {
+		if svc, ok := d.(protoreflect.ServiceDescriptor); ok {
+			return svc, nil
+		}
+		return nil, fmt.Errorf("%s is a %s, not a service", name, kindName(d))
+	}
+	if !isNotFound(err) {
+		return nil, describeSourceError(err)
+	}
+	services, lerr := src.ListServices()
+	if lerr != nil {
+		return nil, describeSourceError(err)
+	}
+	return nil, fmt.Errorf("service %q not found%s", name, suggest(name, services))
+}

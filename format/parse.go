@@ -1,0 +1,194 @@
+// Package format turns user input into request messages and messages,
+// statuses and metadata into text. The cmd and repl packages use it to parse
+// what the user typed and to print what the server sent; it never touches a
+// connection and writes only to the io.Writers it is given.
+package format
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoregistry"
+)
+
+// Resolver finds message types (for google.protobuf.Any) and extensions.
+// descsource.TypeResolver satisfies it.
+type Resolver interface {
+	protoregistry.MessageTypeResolver
+	protoregistry.ExtensionTypeResolver
+}
+
+// ParseOptions configures a request parser.
+type ParseOptions struct {
+	// AllowUnknownFields ignores JSON keys the message type does not have
+	// instead of failing on them.
+	AllowUnknownFields bool
+	// Resolver resolves the types named in Any values; nil means the global
+	// registry.
+	Resolver Resolver
+}
+
+// InputError reports a request the parser could not turn into a message. It
+// says which value of the input it was and where.
+type InputError struct {
+	Index        int    // 1-based number of the value in the input
+	Line, Column int    // 1-based position in the whole input; 0 when unknown
+	Message      string // what was wrong, without position
+	UnknownField bool   // the value named a field the message does not have
+}
+
+func (e *InputError) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("request %d: %s", e.Index, e.Message)
+	}
+	return fmt.Sprintf("request %d (line %d, column %d): %s", e.Index, e.Line, e.Column, e.Message)
+}
+
+// JSONParser reads a stream of JSON values separated by any white space and
+// unmarshals each into a message. Each value is returned as soon as it has
+// been read, so requests can be sent while the user is still typing.
+type JSONParser struct {
+	in    *lineTracker
+	dec   *json.Decoder
+	opts  protojson.UnmarshalOptions
+	raw   json.RawMessage
+	count int
+}
+
+// NewJSONParser returns a parser reading r.
+func NewJSONParser(r io.Reader, opts ParseOptions) *JSONParser {
+	in := &lineTracker{r: r}
+	dec := json.NewDecoder(in)
+	return &JSONParser{
+		in:  in,
+		dec: dec,
+		opts: protojson.UnmarshalOptions{
+			DiscardUnknown: opts.AllowUnknownFields,
+			Resolver:       opts.Resolver,
+		},
+	}
+}
+
+// Next fills msg with the next value of the input. It returns io.EOF when
+// the input holds no more values, and an *InputError when a value is
+// malformed or does not fit msg's type.
+func (p *JSONParser) Next(msg proto.Message) error {
+	p.raw = p.raw[:0]
+	err := p.dec.Decode(&p.raw)
+	if err == io.EOF {
+		return io.EOF
+	}
+	p.count++
+	if err != nil {
+		return p.syntaxError(err)
+	}
+	end := p.dec.InputOffset()
+	start := end - int64(len(p.raw))
+	line, col := p.in.position(start)
+	p.in.forget(start)
+	if err := p.opts.Unmarshal(p.raw, msg); err != nil {
+		return p.valueError(err, msg, line, col)
+	}
+	return nil
+}
+
+// Count returns how many values Next has read so far.
+func (p *JSONParser) Count() int { return p.count }
+
+func (p *JSONParser) syntaxError(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		line, col := p.in.position(se.Offset - 1)
+		return &InputError{Index: p.count, Line: line, Column: col, Message: "malformed JSON: " + se.Error()}
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return &InputError{Index: p.count, Message: "malformed JSON: input ends inside a value"}
+	}
+	return &InputError{Index: p.count, Message: fmt.Sprintf("read input: %v", err)}
+}
+
+// protojsonPos matches the prefix of protojson's errors, whose separator is
+// deliberately unstable (a space or a no-break space).
+var protojsonPos = regexp.MustCompile(`^proto:[\s\x{00a0}]*(?:\(line (\d+):(\d+)\):[\s\x{00a0}]*)?`)
+
+func (p *JSONParser) valueError(err error, msg proto.Message, line, col int) error {
+	text := err.Error()
+	e := &InputError{Index: p.count, Line: line, Column: col}
+	if m := protojsonPos.FindStringSubmatch(text); m != nil {
+		text = text[len(m[0]):]
+		if m[1] != "" {
+			l, _ := strconv.Atoi(m[1])
+			c, _ := strconv.Atoi(m[2])
+			if l > 1 {
+				e.Line, e.Column = line+l-1, c
+			} else {
+				e.Column = col + c - 1
+			}
+		}
+	}
+	typeName := msg.ProtoReflect().Descriptor().FullName()
+	e.UnknownField = bytes.HasPrefix([]byte(text), []byte("unknown field"))
+	e.Message = fmt.Sprintf("%s (message type %s)", text, typeName)
+	return e
+}
+
+// lineTracker remembers where the newlines are in the part of the input
+// that the JSON decoder has read but the parser has not finished with, so
+// that errors can name a line and column without keeping the input.
+type lineTracker struct {
+	r        io.Reader
+	read     int64   // bytes read so far
+	newlines []int64 // offsets of newlines at or after forgotten
+	before   int     // newlines before forgotten
+	lastNL   int64   // offset of the last forgotten newline, or -1
+}
+
+func (t *lineTracker) Read(b []byte) (int, error) {
+	n, err := t.r.Read(b)
+	for i := 0; i < n; {
+		j := bytes.IndexByte(b[i:n], '\n')
+		if j < 0 {
+			break
+		}
+		t.newlines = append(t.newlines, t.read+int64(i+j))
+		i += j + 1
+	}
+	t.read += int64(n)
+	return n, err
+}
+
+// position returns the 1-based line and column of an input offset, which
+// must not be before the last offset passed to forget.
+func (t *lineTracker) position(off int64) (line, col int) {
+	line = t.before + 1
+	lineStart := int64(0)
+	if t.before > 0 {
+		lineStart = t.lastNL + 1
+	}
+	for _, nl := range t.newlines {
+		if nl >= off {
+			break
+		}
+		line++
+		lineStart = nl + 1
+	}
+	return line, int(off-lineStart) + 1
+}
+
+// forget drops what is known about the input before off.
+func (t *lineTracker) forget(off int64) {
+	i := 0
+	for i < len(t.newlines) && t.newlines[i] < off {
+		t.lastNL = t.newlines[i]
+		i++
+	}
+	t.before += i
+	t.newlines = append(t.newlines[:0], t.newlines[i:]...)
+}

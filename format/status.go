@@ -1,0 +1,57 @@
+package format
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// WriteStatus prints a failed call's status: code, message and every detail
+// decoded to JSON with res. A detail whose type res cannot resolve is printed
+// with its type URL and raw bytes in base64, so nothing the server sent is
+// lost.
+func WriteStatus(w io.Writer, st *status.Status, res Resolver) error {
+	var b strings.Builder
+	b.WriteString("ERROR:\n")
+	fmt.Fprintf(&b, "  Code: %s\n", st.Code())
+	fmt.Fprintf(&b, "  Message: %s\n", st.Message())
+	details := st.Proto().GetDetails()
+	if len(details) > 0 {
+		b.WriteString("  Details:\n")
+	}
+	for i, d := range details {
+		text := indentLines(DetailJSON(d, res), "     ")
+		fmt.Fprintf(&b, "  %d) %s\n", i+1, strings.TrimPrefix(text, "     "))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// DetailJSON renders one status detail as indented JSON.
+func DetailJSON(d *anypb.Any, res Resolver) string {
+	out, err := protojson.MarshalOptions{Resolver: res}.Marshal(d)
+	if err != nil {
+		raw, _ := json.Marshal(map[string]string{
+			"@type":  d.GetTypeUrl(),
+			"@value": base64.StdEncoding.EncodeToString(d.GetValue()),
+			"@error": "type not known to the descriptor source; pass its .proto with --proto",
+		})
+		out = raw
+	}
+	var buf bytes.Buffer
+	if json.Indent(&buf, out, "", "  ") != nil {
+		return string(out)
+	}
+	return buf.String()
+}
+
+func indentLines(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}

@@ -1,0 +1,180 @@
+package invoke
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// DialOptions configures a connection.
+type DialOptions struct {
+	// Plaintext connects without TLS.
+	Plaintext bool
+	// TLS configures TLS when Plaintext is false; nil means the system
+	// roots and the target's host name.
+	TLS *tls.Config
+	// Authority overrides the :authority pseudo-header.
+	Authority string
+	// UserAgent is prepended to grpc-go's own user agent.
+	UserAgent string
+	// ConnectTimeout bounds connecting; zero means only the context does.
+	ConnectTimeout time.Duration
+	// MaxRecvMsgSize is the largest response accepted, in bytes; zero means
+	// grpc-go's default of 4 MiB.
+	MaxRecvMsgSize int
+	// Extra are appended to the dial options grpcx builds.
+	Extra []grpc.DialOption
+}
+
+// ConnectError reports a target that could not be connected to, with the
+// reason of the last attempt.
+type ConnectError struct {
+	Target string
+	Err    error
+}
+
+func (e *ConnectError) Error() string {
+	return fmt.Sprintf("cannot connect to %s: %v", e.Target, e.Err)
+}
+
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+// Dial connects to target and waits until the connection is ready, so that a
+// target that cannot be reached fails at once with the reason (connection
+// refused, unknown host, TLS failure) instead of on the first call. target is
+// host:port, [::1]:port, unix:///abs/path or unix:rel/path.
+func Dial(ctx context.Context, target string, o DialOptions) (*grpc.ClientConn, error) {
+	rec := &lastError{}
+	creds := insecure.NewCredentials()
+	if !o.Plaintext {
+		cfg := o.TLS
+		if cfg == nil {
+			cfg = &tls.Config{}
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(recordingCreds{creds, rec}),
+		grpc.WithContextDialer(rec.dial),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecv(o.MaxRecvMsgSize))),
+	}
+	if o.Authority != "" {
+		opts = append(opts, grpc.WithAuthority(o.Authority))
+	}
+	if o.UserAgent != "" {
+		opts = append(opts, grpc.WithUserAgent(o.UserAgent))
+	}
+	opts = append(opts, o.Extra...)
+	cc, err := grpc.NewClient(clientTarget(target), opts...)
+	if err != nil {
+		return nil, &ConnectError{Target: target, Err: err}
+	}
+	if o.ConnectTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.ConnectTimeout)
+		defer cancel()
+	}
+	if err := waitReady(ctx, cc, rec); err != nil {
+		cc.Close()
+		return nil, &ConnectError{Target: target, Err: err}
+	}
+	return cc, nil
+}
+
+func maxRecv(n int) int {
+	if n <= 0 {
+		return 4 << 20
+	}
+	return n
+}
+
+// clientTarget turns a user's target into a grpc-go target. host:port goes
+// through the passthrough resolver, so the host is resolved by the dialer
+// once, as curl would, rather than by a background DNS resolver.
+func clientTarget(target string) string {
+	if strings.HasPrefix(target, "unix:") || strings.Contains(target, "://") {
+		return target
+	}
+	return "passthrough:///" + target
+}
+
+func waitReady(ctx context.Context, cc *grpc.ClientConn, rec *lastError) error {
+	cc.Connect()
+	for {
+		state := cc.GetState()
+		switch state {
+		case connectivity.Ready:
+			return nil
+		case connectivity.TransientFailure, connectivity.Shutdown:
+			if err := rec.get(); err != nil {
+				return err
+			}
+			return errors.New("connection failed")
+		}
+		if !cc.WaitForStateChange(ctx, state) {
+			if err := rec.get(); err != nil {
+				return fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
+			}
+			return fmt.Errorf("timed out waiting for the connection: %w", ctx.Err())
+		}
+	}
+}
+
+// lastError keeps the most recent dial or handshake failure, which grpc-go
+// does not expose through the connection state.
+type lastError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (l *lastError) set(err error) {
+	l.mu.Lock()
+	l.err = err
+	l.mu.Unlock()
+}
+
+func (l *lastError) get() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+func (l *lastError) dial(ctx context.Context, addr string) (net.Conn, error) {
+	network := "tcp"
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, addr = "unix", strings.TrimPrefix(path, "//")
+	}
+	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		l.set(err)
+	}
+	return conn, err
+}
+
+// recordingCreds wraps transport credentials to remember handshake errors.
+type recordingCreds struct {
+	credentials.TransportCredentials
+	rec *lastError
+}
+
+func (c recordingCreds) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	out, info, err := c.TransportCredentials.ClientHandshake(ctx, authority, conn)
+	if err != nil {
+		c.rec.set(fmt.Errorf("TLS handshake: %w", err))
+	}
+	return out, info, err
+}
+
+func (c recordingCreds) Clone() credentials.TransportCredentials {
+	return recordingCreds{c.TransportCredentials.Clone(), c.rec}
+}

@@ -1,0 +1,270 @@
+// Package invoke is grpcx's call engine: it connects to a server and drives
+// unary, server-streaming, client-streaming and bidi calls of any method
+// given only its descriptor. Requests come in through a [RequestSupplier]
+// and everything that happens on the call goes out through a [Handler], so
+// the one-shot CLI, the REPL, tests and the load mode share this code and
+// each decides how to print. Nothing here prints.
+package invoke
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+)
+
+// RequestSupplier fills msg with the next request message. It returns io.EOF
+// when there are no more; any other error aborts the call. msg is reused
+// between calls: the supplier must fill it completely each time.
+type RequestSupplier func(msg proto.Message) error
+
+// Handler receives the events of one call, in order. All its methods are
+// called from the goroutine that called [Invoke], never concurrently. The
+// message passed to OnReceiveResponse is reused after the method returns.
+type Handler interface {
+	// OnSendHeaders is called with the request metadata before the call
+	// starts.
+	OnSendHeaders(md metadata.MD)
+	// OnReceiveHeaders is called with the response headers, if the server
+	// sent any, before the first response.
+	OnReceiveHeaders(md metadata.MD)
+	// OnReceiveResponse is called for each response message as it arrives.
+	OnReceiveResponse(msg proto.Message)
+	// OnReceiveTrailers is called last, with the call's final status (OK
+	// included) and the trailers.
+	OnReceiveTrailers(st *status.Status, md metadata.MD)
+}
+
+// ErrTooManyRequests is returned when a unary or server-streaming call's
+// supplier offers more than one request.
+var ErrTooManyRequests = errors.New("this method takes exactly one request message, but the input holds more")
+
+// Kind names the four call shapes.
+type Kind string
+
+// The call kinds.
+const (
+	Unary           Kind = "unary"
+	ServerStreaming Kind = "server-streaming"
+	ClientStreaming Kind = "client-streaming"
+	Bidi            Kind = "bidi-streaming"
+)
+
+// KindOf returns the call shape of a method.
+func KindOf(md protoreflect.MethodDescriptor) Kind {
+	switch {
+	case md.IsStreamingClient() && md.IsStreamingServer():
+		return Bidi
+	case md.IsStreamingClient():
+		return ClientStreaming
+	case md.IsStreamingServer():
+		return ServerStreaming
+	}
+	return Unary
+}
+
+// MethodPath returns the HTTP/2 path of a method: /package.Service/Method.
+func MethodPath(md protoreflect.MethodDescriptor) string {
+	return "/" + string(md.Parent().FullName()) + "/" + string(md.Name())
+}
+
+// Invoke calls method on cc with the request metadata md, taking requests
+// from next and reporting to h. It returns nil when the call ends with OK, the
+// call's status error (see status.FromError) when it fails, or the error
+// from next when the input fails (after cancelling the call).
+func Invoke(ctx context.Context, cc grpc.ClientConnInterface, method protoreflect.MethodDescriptor,
+	md metadata.MD, next RequestSupplier, h Handler, opts ...grpc.CallOption) error {
+	c := &call{cc: cc, method: method, path: MethodPath(method), next: next, h: h, opts: opts}
+	if md == nil {
+		md = metadata.MD{}
+	}
+	h.OnSendHeaders(md)
+	ctx = metadata.NewOutgoingContext(ctx, md)
+	switch KindOf(method) {
+	case Unary:
+		return c.unary(ctx)
+	case ServerStreaming:
+		return c.serverStream(ctx)
+	case ClientStreaming:
+		return c.clientStream(ctx)
+	default:
+		return c.bidi(ctx)
+	}
+}
+
+type call struct {
+	cc     grpc.ClientConnInterface
+	method protoreflect.MethodDescriptor
+	path   string
+	next   RequestSupplier
+	h      Handler
+	opts   []grpc.CallOption
+}
+
+// single reads the one request of a unary or server-streaming call. No
+// input at all means an empty request.
+func (c *call) single() (proto.Message, error) {
+	req := dynamicpb.NewMessage(c.method.Input())
+	if err := c.next(req); err != nil && err != io.EOF {
+		return nil, err
+	}
+	extra := dynamicpb.NewMessage(c.method.Input())
+	switch err := c.next(extra); err {
+	case io.EOF:
+		return req, nil
+	case nil:
+		return nil, ErrTooManyRequests
+	default:
+		return nil, err
+	}
+}
+
+func (c *call) unary(ctx context.Context) error {
+	req, err := c.single()
+	if err != nil {
+		return err
+	}
+	resp := dynamicpb.NewMessage(c.method.Output())
+	var header, trailer metadata.MD
+	opts := append(c.opts[:len(c.opts):len(c.opts)], grpc.Header(&header), grpc.Trailer(&trailer))
+	err = c.cc.Invoke(ctx, c.path, req, resp, opts...)
+	if header != nil {
+		c.h.OnReceiveHeaders(header)
+	}
+	if err == nil {
+		c.h.OnReceiveResponse(resp)
+	}
+	return c.finish(err, trailer)
+}
+
+func (c *call) finish(err error, trailer metadata.MD) error {
+	c.h.OnReceiveTrailers(status.Convert(err), trailer)
+	return err
+}
+
+func (c *call) newStream(ctx context.Context) (grpc.ClientStream, error) {
+	desc := &grpc.StreamDesc{
+		StreamName:    string(c.method.Name()),
+		ServerStreams: c.method.IsStreamingServer(),
+		ClientStreams: c.method.IsStreamingClient(),
+	}
+	return c.cc.NewStream(ctx, desc, c.path, c.opts...)
+}
+
+func (c *call) serverStream(ctx context.Context) error {
+	req, err := c.single()
+	if err != nil {
+		return err
+	}
+	stream, err := c.newStream(ctx)
+	if err != nil {
+		return c.finish(err, nil)
+	}
+	if err := stream.SendMsg(req); err != nil && err != io.EOF {
+		return c.finish(err, nil)
+	}
+	if err := stream.CloseSend(); err != nil {
+		return c.finish(err, nil)
+	}
+	return c.receiveAll(stream)
+}
+
+// receiveAll reads responses until the server ends the call, then reports
+// the trailers and status.
+func (c *call) receiveAll(stream grpc.ClientStream) error {
+	resp := dynamicpb.NewMessage(c.method.Output())
+	first := true
+	for {
+		err := stream.RecvMsg(resp)
+		if first {
+			first = false
+			if hdr, herr := stream.Header(); herr == nil && hdr != nil {
+				c.h.OnReceiveHeaders(hdr)
+			}
+		}
+		if err == io.EOF {
+			return c.finish(nil, stream.Trailer())
+		}
+		if err != nil {
+			return c.finish(err, stream.Trailer())
+		}
+		c.h.OnReceiveResponse(resp)
+	}
+}
+
+func (c *call) clientStream(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.newStream(ctx)
+	if err != nil {
+		return c.finish(err, nil)
+	}
+	if err := c.sendAll(stream); err != nil {
+		cancel()
+		return err
+	}
+	return c.receiveAll(stream)
+}
+
+// sendAll sends each request as soon as the supplier returns it, then
+// half-closes. It returns only the supplier's errors: a send that fails
+// because the server ended the call leaves the status to the receiving side.
+func (c *call) sendAll(stream grpc.ClientStream) error {
+	req := dynamicpb.NewMessage(c.method.Input())
+	for {
+		err := c.next(req)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if err := stream.SendMsg(req); err != nil {
+			// io.EOF: the server has ended the call; RecvMsg has the status.
+			return nil
+		}
+	}
+	_ = stream.CloseSend()
+	return nil
+}
+
+func (c *call) bidi(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.newStream(ctx)
+	if err != nil {
+		return c.finish(err, nil)
+	}
+	var (
+		mu      sync.Mutex
+		sendErr error
+	)
+	// The sender runs on its own goroutine so that responses are handled
+	// while the input is still being read. It never calls the handler. If the
+	// server ends the call while the sender waits for input, the sender is
+	// left behind: the input cannot be interrupted, and its later values
+	// have nowhere to go.
+	go func() {
+		if err := c.sendAll(stream); err != nil {
+			mu.Lock()
+			sendErr = err
+			mu.Unlock()
+			cancel()
+		}
+	}()
+	err = c.receiveAll(stream)
+	mu.Lock()
+	defer mu.Unlock()
+	if sendErr != nil {
+		return fmt.Errorf("%w (the call was cancelled)", sendErr)
+	}
+	return err
+}
