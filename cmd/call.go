@@ -109,7 +109,7 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 	if err != nil {
 		return usagef(err)
 	}
-	printer := format.NewCallPrinter(opts.IO.Out, formatter)
+	printer := format.NewCallPrinter(opts.IO.Out, opts.IO.ErrOut, formatter)
 	err = invoke.Invoke(ctx, s.cc, method, nil, parser.Next, printer)
 	if perr := printer.Err(); perr != nil && err == nil {
 		return perr

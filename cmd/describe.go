@@ -73,7 +73,7 @@ func runDescribe(ctx context.Context, opts *DescribeOptions) error {
 		if i > 0 {
 			out.WriteByte('\n')
 		}
-		fmt.Fprintf(&out, "%s is a %s:\n%s", d.FullName(), kindName(d), text)
+		fmt.Fprintf(&out, "%s is %s:\n%s", d.FullName(), withArticle(kindName(d)), text)
 		if !strings.HasSuffix(text, "\n") {
 			out.WriteByte('\n')
 		}
@@ -98,4 +98,12 @@ func findSymbol(s *session, sym string) (protoreflect.Descriptor, error) {
 		return nil, fmt.Errorf("symbol %q not found", name)
 	}
 	return nil, fmt.Errorf("symbol %q not found%s", name, suggest(name, services))
+}
+
+// withArticle puts "a" or "an" before a noun.
+func withArticle(noun string) string {
+	if strings.ContainsRune("aeiou", rune(noun[0])) {
+		return "an " + noun
+	}
+	return "a " + noun
 }

@@ -90,7 +90,13 @@ func (f *Formatter) Append(dst []byte, m proto.Message) ([]byte, error) {
 	var err error
 	f.scratch, err = f.json.MarshalAppend(f.scratch[:0], m)
 	if err != nil {
-		return dst, err
+		// JSON cannot show an Any whose type is unknown; text format shows
+		// its raw type URL and bytes, so the message is not lost.
+		out, terr := f.text.MarshalAppend(dst, m)
+		if terr != nil {
+			return dst, err
+		}
+		return append(out, '\n'), &FallbackError{Err: err}
 	}
 	// protojson varies its white space on purpose; re-spacing it makes the
 	// output stable for diffs and golden files.
@@ -106,3 +112,14 @@ func (f *Formatter) Append(dst []byte, m proto.Message) ([]byte, error) {
 	dst = append(dst, f.indent.Bytes()...)
 	return append(dst, '\n'), nil
 }
+
+// FallbackError is returned by [Formatter.Append] when a message could not be
+// rendered as JSON (an Any of a type the resolver does not know) and was
+// appended in protobuf text format instead.
+type FallbackError struct{ Err error }
+
+func (e *FallbackError) Error() string {
+	return fmt.Sprintf("printed in text format because JSON failed: %v", e.Err)
+}
+
+func (e *FallbackError) Unwrap() error { return e.Err }

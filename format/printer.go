@@ -2,6 +2,7 @@ package format
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 
@@ -15,19 +16,21 @@ import (
 // final status and trailers for the caller, which decides how to report a
 // failure once the call has returned.
 type CallPrinter struct {
-	out    *bufio.Writer
-	f      *Formatter
-	buf    []byte
-	err    error
-	Status *status.Status // the call's final status, once it has ended
-	Header metadata.MD    // the response headers, if any arrived
-	Trailer metadata.MD   // the response trailers, once the call has ended
-	Count  int            // how many responses arrived
+	out     *bufio.Writer
+	warn    io.Writer
+	f       *Formatter
+	buf     []byte
+	err     error
+	Status  *status.Status // the call's final status, once it has ended
+	Header  metadata.MD    // the response headers, if any arrived
+	Trailer metadata.MD    // the response trailers, once the call has ended
+	Count   int            // how many responses arrived
 }
 
-// NewCallPrinter returns a printer writing responses to out with f.
-func NewCallPrinter(out io.Writer, f *Formatter) *CallPrinter {
-	return &CallPrinter{out: bufio.NewWriterSize(out, 64<<10), f: f}
+// NewCallPrinter returns a printer writing responses to out with f, and
+// warnings (a response that had to be printed in text format) to warn.
+func NewCallPrinter(out, warn io.Writer, f *Formatter) *CallPrinter {
+	return &CallPrinter{out: bufio.NewWriterSize(out, 64<<10), warn: warn, f: f}
 }
 
 // OnSendHeaders does nothing: request metadata is shown only in verbose mode.
@@ -45,7 +48,10 @@ func (p *CallPrinter) OnReceiveResponse(msg proto.Message) {
 	}
 	var err error
 	p.buf, err = p.f.Append(p.buf[:0], msg)
-	if err != nil {
+	var fallback *FallbackError
+	if errors.As(err, &fallback) {
+		fmt.Fprintf(p.warn, "grpcx: warning: response %d %v; give the missing type's .proto with --proto\n", p.Count, err)
+	} else if err != nil {
 		p.err = fmt.Errorf("format response %d: %w", p.Count, err)
 		return
 	}

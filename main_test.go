@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/grpcx/grpcx/cmd"
+	"github.com/grpcx/grpcx/testserver"
+)
+
+// TestMain lets the test binary run as the grpcx command inside scripts.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"grpcx": func() { os.Exit(cmd.Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs the end-to-end CLI scripts in testdata/script against
+// the bundled test server, started in this process: $ADDR on 127.0.0.1,
+// $UNIX_ADDR on a Unix socket, $V1ALPHA_ADDR serving only v1alpha
+// reflection. $PROTO_DIR, $TEST_PROTO, $HIDDEN_PROTO and $PROTOSET name the
+// test server's descriptor files.
+func TestScripts(t *testing.T) {
+	servers := startScriptServers(t)
+	testscript.Run(t, testscript.Params{
+		Dir:  "testdata/script",
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){"exits": cmdExits},
+		Setup: func(env *testscript.Env) error {
+			for k, v := range servers {
+				env.Setenv(k, v)
+			}
+			return nil
+		},
+	})
+}
+
+// cmdExits runs a command and checks its exit code: exits CODE PROGRAM ARGS...
+// Its stdout and stderr are kept for the stdout and stderr commands, as exec
+// keeps them.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE PROGRAM [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: bad code %q", args[0])
+	}
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("exits: %v", err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("exit code %d, want %d", got, want)
+	}
+}
+
+var (
+	scriptServersOnce sync.Once
+	scriptServers     map[string]string
+)
+
+func startScriptServers(t *testing.T) map[string]string {
+	t.Helper()
+	scriptServersOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "grpcx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		protoDir, err := filepath.Abs("testserver/proto")
+		if err != nil {
+			t.Fatal(err)
+		}
+		scriptServers = map[string]string{
+			"ADDR":         serve(t, "127.0.0.1:0", testserver.Options{}),
+			"UNIX_ADDR":    serve(t, "unix://"+filepath.Join(dir, "s.sock"), testserver.Options{}),
+			"V1ALPHA_ADDR": serve(t, "127.0.0.1:0", testserver.Options{OnlyV1Alpha: true}),
+			"PROTO_DIR":    protoDir,
+			"TEST_PROTO":   filepath.Join(protoDir, "grpcx/test/v1/test.proto"),
+			"HIDDEN_PROTO": filepath.Join(protoDir, "grpcx/hidden/v1/hidden.proto"),
+			"PROTOSET":     filepath.Join(protoDir, "testserver.protoset"),
+		}
+	})
+	return scriptServers
+}
+
+// serve starts a test server that lives as long as the test binary and
+// returns its address as a grpcx target.
+func serve(t *testing.T, addr string, opts testserver.Options) string {
+	t.Helper()
+	lis, err := testserver.Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go testserver.Serve(context.Background(), lis, opts)
+	if lis.Addr().Network() == "unix" {
+		return "unix://" + lis.Addr().String()
+	}
+	return lis.Addr().String()
+}

@@ -1,0 +1,165 @@
+// Package testserver is the gRPC server that grpcx's tests, examples and demo
+// talk to. It serves grpcx.test.v1.TestService, which has one method per call
+// shape and per client feature under test, together with the standard health
+// service and server reflection. Reflection deliberately hides
+// grpcx.test.hidden.v1, so that clients must fall back to local descriptor
+// files (proto/ or the protoset) to decode the Any values that hold it.
+//
+// The package is an independent peer of the client: it imports none of
+// grpcx's client packages, so a bug there cannot mask itself in tests.
+package testserver
+
+//go:generate go run ./internal/protogen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
+
+	"github.com/grpcx/grpcx/testserver/testpb"
+)
+
+// Options configures what a test server offers beyond TestService.
+type Options struct {
+	// OnlyV1Alpha serves only the old grpc.reflection.v1alpha reflection
+	// service instead of both it and grpc.reflection.v1, to exercise clients
+	// against servers that predate v1.
+	OnlyV1Alpha bool
+}
+
+// shutdownGrace bounds how long Serve waits for running calls after its
+// context ends; an endless stream must not keep a test from finishing.
+const shutdownGrace = 2 * time.Second
+
+// NewServer returns a gRPC server with a fresh [Service], health and
+// reflection registered as [Register] describes. grpcOpts are passed to
+// [grpc.NewServer], for example to add TLS credentials.
+func NewServer(opts Options, grpcOpts ...grpc.ServerOption) *grpc.Server {
+	s := grpc.NewServer(grpcOpts...)
+	Register(s, NewService(), opts)
+	return s
+}
+
+// Register registers svc as TestService on s, the health service reporting
+// SERVING for the server as a whole ("") and for TestService, and server
+// reflection as chosen by opts. Tests that want to inspect svc afterwards
+// (see [Service.LastSlowOutcome]) use Register instead of [NewServer].
+//
+// Register must be called before s starts serving. Reflection lists what is
+// registered on s at the time it is asked, so other services registered on s
+// are listed too.
+func Register(s *grpc.Server, svc *Service, opts Options) {
+	testpb.RegisterTestServiceServer(s, svc)
+
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(testpb.TestService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(s, hs)
+
+	r := newHidingResolver()
+	ropts := reflection.ServerOptions{Services: s, DescriptorResolver: r, ExtensionResolver: r}
+	reflectionv1alpha.RegisterServerReflectionServer(s, reflection.NewServer(ropts))
+	if !opts.OnlyV1Alpha {
+		reflectionv1.RegisterServerReflectionServer(s, reflection.NewServerV1(ropts))
+	}
+}
+
+// Listen opens a listener for addr, which is either "host:port" for TCP or a
+// Unix socket in gRPC target syntax: "unix:///absolute/path" or
+// "unix:relative/path". A socket file left behind by a previous run is
+// removed first; any other file at that path is left alone and makes Listen
+// fail.
+func Listen(addr string) (net.Listener, error) {
+	path, isUnix, err := unixPath(addr)
+	if err != nil {
+		return nil, err
+	}
+	if !isUnix {
+		return net.Listen("tcp", addr)
+	}
+	if err := removeStaleSocket(path); err != nil {
+		return nil, err
+	}
+	return net.Listen("unix", path)
+}
+
+// unixPath extracts the socket path from a "unix:" address.
+func unixPath(addr string) (path string, isUnix bool, err error) {
+	if rest, ok := strings.CutPrefix(addr, "unix://"); ok {
+		// An authority is not meaningful for a socket, so unix://host/x is
+		// refused rather than guessed at.
+		if !strings.HasPrefix(rest, "/") {
+			return "", true, fmt.Errorf("listen %q: unix:// needs an absolute path (unix:///path)", addr)
+		}
+		return rest, true, nil
+	}
+	if rest, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if rest == "" {
+			return "", true, fmt.Errorf("listen %q: empty socket path", addr)
+		}
+		return rest, true, nil
+	}
+	return "", false, nil
+}
+
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("listen unix %q: %w", path, err)
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("listen unix %q: file exists and is not a socket", path)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("remove stale socket: %w", err)
+	}
+	return nil
+}
+
+// Serve serves a [NewServer] server on lis until ctx is done, then stops it
+// gracefully, cutting off calls still running after a short grace period.
+// It returns nil after such a shutdown and the server's error if serving
+// fails first. lis is closed in both cases.
+func Serve(ctx context.Context, lis net.Listener, opts Options) error {
+	s := NewServer(opts)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(lis) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	stopGracefully(s, shutdownGrace)
+	return <-served
+}
+
+func stopGracefully(s *grpc.Server, grace time.Duration) {
+	stopped := make(chan struct{})
+	go func() {
+		s.GracefulStop()
+		close(stopped)
+	}()
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-stopped:
+	case <-timer.C:
+		s.Stop()
+		<-stopped
+	}
+}
