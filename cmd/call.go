@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -28,7 +29,14 @@ type CallOptions struct {
 	Output             string
 	EmitDefaults       bool
 	ProtoNames         bool
+	Verbose            int
+	ShowSecrets        bool
+	FormatError        bool
+	Compress           string
 }
+
+// envelope is the -o value that prints the whole call as one JSON document.
+const envelope = "envelope"
 
 // NewCmdCall returns the call verb. runF replaces runCall in tests.
 func NewCmdCall(f *Factory, runF func(context.Context, *CallOptions) error) *cobra.Command {
@@ -64,8 +72,13 @@ NotFound is 69).`,
 			if err := opts.Conn.check(); err != nil {
 				return err
 			}
-			if _, err := format.NewFormatter(format.Options{Output: format.Output(opts.Output)}); err != nil {
-				return usagef(err)
+			if opts.Output != envelope {
+				if _, err := format.NewFormatter(format.Options{Output: format.Output(opts.Output)}); err != nil {
+					return usagef(fmt.Errorf("%w, or envelope", err))
+				}
+			}
+			if opts.Compress != "" && opts.Compress != "gzip" && opts.Compress != "identity" {
+				return usagef(fmt.Errorf("--compress %q: the compressors are gzip and identity", opts.Compress))
 			}
 			if runF != nil {
 				return runF(c.Context(), opts)
@@ -77,21 +90,35 @@ NotFound is 69).`,
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Data, "data", "d", "", "request JSON: a literal, @FILE, or @- for standard input")
 	fl.BoolVar(&opts.AllowUnknownFields, "allow-unknown-fields", false, "ignore JSON keys the request message does not have")
-	fl.StringVarP(&opts.Output, "output", "o", "json", "response format: json (indented), jsonl (one line each) or text (protobuf text)")
+	fl.StringVarP(&opts.Output, "output", "o", "json", "response format: json (indented), jsonl (one line each), text (protobuf text), or envelope (the whole call as one JSON document)")
+	fl.CountVarP(&opts.Verbose, "verbose", "v", "narrate the call on stderr: method, metadata, messages, trailers, status, time (-vv: timing and wire sizes of each message)")
+	fl.BoolVar(&opts.ShowSecrets, "show-secrets", false, "show authorization, cookie and *-token header values in verbose and envelope output")
+	fl.BoolVar(&opts.FormatError, "format-error", false, "print a failed call's status on stderr as a JSON object (code, name, message, details)")
+	fl.StringVar(&opts.Compress, "compress", "", "compress requests with `ALGORITHM` (gzip); compressed responses are always accepted")
 	fl.BoolVar(&opts.EmitDefaults, "emit-defaults", false, "print fields that hold their default value")
 	fl.BoolVar(&opts.ProtoNames, "proto-names", false, "print .proto field names instead of lowerCamelCase JSON names")
 	return cmd
 }
 
 func runCall(ctx context.Context, opts *CallOptions) error {
+	ctx, cancel := opts.Conn.withMaxTime(ctx)
+	defer cancel()
+	var verbose *format.VerbosePrinter
+	if opts.Verbose > 0 {
+		verbose = format.NewVerbosePrinter(opts.IO.ErrOut, nil, format.VerboseOptions{
+			Level: opts.Verbose, ShowSecrets: opts.ShowSecrets, RequestCompression: opts.Compress,
+		})
+		opts.Conn.extraDial = append(opts.Conn.extraDial, grpc.WithStatsHandler(verbose))
+	}
 	s, err := opts.Conn.open(ctx, true)
 	if err != nil {
-		return err
+		return maxTimeError(ctx, err)
 	}
 	defer s.Close()
 	method, err := findMethod(s, opts.Method)
 	if err != nil {
-		return err
+		opts.Conn.explainNotGRPC(ctx, err, reflectionPath, s.rpcHeaders, opts.IO.ErrOut, opts.ShowSecrets)
+		return maxTimeError(ctx, err)
 	}
 	types := s.types()
 	in, closeIn, err := opts.input()
@@ -100,26 +127,75 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 	}
 	defer closeIn()
 	parser := format.NewJSONParser(in, format.ParseOptions{AllowUnknownFields: opts.AllowUnknownFields, Resolver: types})
-	formatter, err := format.NewFormatter(format.Options{
-		Output:       format.Output(opts.Output),
-		EmitDefaults: opts.EmitDefaults,
-		ProtoNames:   opts.ProtoNames,
-		Resolver:     types,
-	})
+	printer, err := opts.printer(method, types)
 	if err != nil {
-		return usagef(err)
+		return err
 	}
-	printer := format.NewCallPrinter(opts.IO.Out, opts.IO.ErrOut, formatter)
-	err = invoke.Invoke(ctx, s.cc, method, nil, parser.Next, printer)
+	var handler invoke.Handler = printer
+	if verbose != nil {
+		verbose.SetInner(printer)
+		verbose.OnResolveMethod(invoke.MethodPath(method), string(invoke.KindOf(method)))
+		handler = verbose
+	}
+	var callOpts []grpc.CallOption
+	if opts.Compress != "" {
+		callOpts = append(callOpts, grpc.UseCompressor(opts.Compress))
+	}
+	err = invoke.Invoke(ctx, s.cc, method, s.rpcHeaders, parser.Next, handler, callOpts...)
 	if perr := printer.Err(); perr != nil && err == nil {
 		return perr
 	}
-	return callError(err, opts.IO.ErrOut, types)
+	if env, ok := printer.(*format.EnvelopePrinter); ok && err != nil {
+		if _, isStatus := status.FromError(err); !isStatus {
+			env.Close(err)
+		}
+	}
+	cerr := opts.callError(maxTimeError(ctx, err), types)
+	opts.Conn.explainNotGRPC(ctx, err, invoke.MethodPath(method), s.rpcHeaders, opts.IO.ErrOut, opts.ShowSecrets)
+	return cerr
+}
+
+// callPrinter is what prints responses: plain messages or the envelope.
+type callPrinter interface {
+	invoke.Handler
+	Err() error
+}
+
+func (o *CallOptions) printer(method protoreflect.MethodDescriptor, types format.Resolver) (callPrinter, error) {
+	fopts := format.Options{
+		Output:       format.Output(o.Output),
+		EmitDefaults: o.EmitDefaults,
+		ProtoNames:   o.ProtoNames,
+		Resolver:     types,
+	}
+	if o.Output == envelope {
+		fopts.Output = format.JSONL
+	}
+	formatter, err := format.NewFormatter(fopts)
+	if err != nil {
+		return nil, usagef(err)
+	}
+	if o.Output == envelope {
+		return format.NewEnvelopePrinter(o.IO.Out, invoke.MethodPath(method), formatter, types, o.ShowSecrets), nil
+	}
+	return format.NewCallPrinter(o.IO.Out, o.IO.ErrOut, formatter), nil
+}
+
+// maxTimeError says when --max-time is what ended the operation.
+func maxTimeError(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(context.Cause(ctx), errMaxTime) {
+		return err
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, errMaxTime)
 }
 
 // callError reports a call's failure: a status is printed with its details
-// and becomes exit code 64+code; anything else is returned for Main.
-func callError(err error, stderr io.Writer, types format.Resolver) error {
+// (unless the envelope holds it) and becomes exit code 64+code; anything
+// else is returned for Main.
+func (o *CallOptions) callError(err error, types format.Resolver) error {
 	if err == nil {
 		return nil
 	}
@@ -134,8 +210,15 @@ func callError(err error, stderr io.Writer, types format.Resolver) error {
 	if !ok || st.Code() == codes.OK {
 		return err
 	}
-	if werr := format.WriteStatus(stderr, st, types); werr != nil {
-		return werr
+	switch {
+	case o.Output == envelope:
+	case o.FormatError:
+		fmt.Fprintf(o.IO.ErrOut, "%s\n", format.StatusJSON(st, types))
+	default:
+		format.WriteStatus(o.IO.ErrOut, st, types)
+		if hint := statusHint(st, o.Conn.MaxMsgSize); hint != "" {
+			fmt.Fprintf(o.IO.ErrOut, "  Hint: %s\n", hint)
+		}
 	}
 	return &exitError{code: exitStatusBase + int(st.Code()), err: err, reported: true}
 }

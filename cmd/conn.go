@@ -4,12 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/grpcx/grpcx/descsource"
+	"github.com/grpcx/grpcx/format"
 	"github.com/grpcx/grpcx/invoke"
 )
 
@@ -22,10 +29,42 @@ type connOptions struct {
 	Protos      []string
 	ImportPaths []string
 	Protosets   []string
+
+	Headers        []string
+	RPCHeaders     []string
+	ReflectHeaders []string
+	ExpandHeaders  bool
+	UserAgent      string
+
+	TLS       invoke.TLSFiles
+	Authority string
+
+	ConnectTimeout float64
+	KeepaliveTime  float64
+	MaxTime        float64
+	MaxMsgSize     int
+
+	// Extra dial options, set by verbs (call's verbose printer).
+	extraDial []grpc.DialOption
 }
 
 func (o *connOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Plaintext, "plaintext", false, "connect without TLS")
+	fs.BoolVar(&o.TLS.Insecure, "insecure", false, "use TLS but skip verifying the server's certificate")
+	fs.StringVar(&o.TLS.CACert, "cacert", "", "PEM `FILE` of CA certificates to verify the server with (default: system roots)")
+	fs.StringVar(&o.TLS.Cert, "cert", "", "PEM client certificate `FILE`, for mutual TLS (with --key)")
+	fs.StringVar(&o.TLS.Key, "key", "", "PEM client key `FILE`, for mutual TLS (with --cert)")
+	fs.StringVar(&o.TLS.ServerName, "servername", "", "`NAME` for SNI and to verify the server's certificate against")
+	fs.StringVar(&o.Authority, "authority", "", "value of the :authority pseudo-header")
+	fs.StringArrayVarP(&o.Headers, "header", "H", nil, "`'name: value'` sent on every request, reflection included (repeatable; @FILE reads one header a line)")
+	fs.StringArrayVar(&o.RPCHeaders, "rpc-header", nil, "`'name: value'` sent only on the method call (repeatable)")
+	fs.StringArrayVar(&o.ReflectHeaders, "reflect-header", nil, "`'name: value'` sent only on reflection requests (repeatable)")
+	fs.BoolVar(&o.ExpandHeaders, "expand-headers", false, "replace ${NAME} in header values with environment variables")
+	fs.StringVar(&o.UserAgent, "user-agent", "", "text put before grpcx's own user agent")
+	fs.Float64Var(&o.ConnectTimeout, "connect-timeout", 10, "`SECONDS` allowed for connecting (fractions allowed; 0: no limit)")
+	fs.Float64Var(&o.KeepaliveTime, "keepalive-time", 0, "send keepalive pings after `SECONDS` of inactivity (0: never)")
+	fs.Float64Var(&o.MaxTime, "max-time", 0, "`SECONDS` for the whole operation, sent to the server as the call's deadline (0: no limit)")
+	fs.IntVar(&o.MaxMsgSize, "max-msg-sz", 0, "largest response accepted, in `BYTES` (default 4 MiB)")
 	fs.BoolVar(&o.Reflect, "reflect", true, "ask the server's reflection service for descriptors (--reflect=false: files only)")
 	fs.StringArrayVar(&o.Protos, "proto", nil, "a .proto `FILE` to load descriptors from (repeatable)")
 	fs.StringArrayVarP(&o.ImportPaths, "import-path", "I", nil, "a `DIR` to resolve .proto imports from (repeatable)")
@@ -54,7 +93,112 @@ func (o *connOptions) check() error {
 	if len(o.ImportPaths) > 0 && len(o.Protos) == 0 {
 		return usagef(errors.New("-I/--import-path is only used with --proto"))
 	}
+	if o.Plaintext && (o.TLS.Insecure || o.TLS.CACert != "" || o.TLS.Cert != "" || o.TLS.Key != "" || o.TLS.ServerName != "") {
+		return usagef(errors.New("--plaintext cannot be combined with TLS flags (--insecure, --cacert, --cert, --key, --servername)"))
+	}
+	if (o.TLS.Cert == "") != (o.TLS.Key == "") {
+		return usagef(errors.New("a client certificate needs both --cert and --key"))
+	}
+	for _, v := range []struct {
+		name string
+		val  float64
+	}{{"--connect-timeout", o.ConnectTimeout}, {"--keepalive-time", o.KeepaliveTime}, {"--max-time", o.MaxTime}} {
+		if v.val < 0 {
+			return usagef(fmt.Errorf("%s must not be negative", v.name))
+		}
+	}
+	if o.MaxMsgSize < 0 {
+		return usagef(errors.New("--max-msg-sz must not be negative"))
+	}
 	return nil
+}
+
+// seconds turns a flag's fractional seconds into a duration.
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// withMaxTime applies --max-time to the whole operation.
+func (o *connOptions) withMaxTime(ctx context.Context) (context.Context, context.CancelFunc) {
+	if o.MaxTime > 0 {
+		return context.WithTimeoutCause(ctx, seconds(o.MaxTime), errMaxTime)
+	}
+	return context.WithCancel(ctx)
+}
+
+var errMaxTime = errors.New("--max-time exceeded")
+
+// headers parses -H, --rpc-header and --reflect-header into the metadata of
+// the method call and of reflection requests.
+func (o *connOptions) headers() (rpc, reflect metadata.MD, err error) {
+	common, err := o.parseHeaders(o.Headers)
+	if err != nil {
+		return nil, nil, err
+	}
+	rpcOnly, err := o.parseHeaders(o.RPCHeaders)
+	if err != nil {
+		return nil, nil, err
+	}
+	reflectOnly, err := o.parseHeaders(o.ReflectHeaders)
+	if err != nil {
+		return nil, nil, err
+	}
+	return metadata.Join(common, rpcOnly), metadata.Join(common, reflectOnly), nil
+}
+
+// parseHeaders reads @FILE values (one header a line; blank lines and
+// lines starting with # skipped) and parses the result.
+func (o *connOptions) parseHeaders(values []string) (metadata.MD, error) {
+	var lines []string
+	for _, v := range values {
+		file, ok := strings.CutPrefix(v, "@")
+		if !ok {
+			lines = append(lines, v)
+			continue
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("read headers: %w", err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			line = strings.TrimSpace(line)
+			if line != "" && !strings.HasPrefix(line, "#") {
+				lines = append(lines, line)
+			}
+		}
+	}
+	md, err := format.ParseHeaders(lines, o.ExpandHeaders)
+	if err != nil {
+		return nil, usagef(err)
+	}
+	return md, nil
+}
+
+// userAgent is grpcx's user agent, after the user's.
+func (o *connOptions) userAgent() string {
+	ua := "grpcx/" + Version
+	if o.UserAgent != "" {
+		ua = o.UserAgent + " " + ua
+	}
+	return ua
+}
+
+func (o *connOptions) dialOptions() (invoke.DialOptions, error) {
+	d := invoke.DialOptions{
+		Plaintext:      o.Plaintext,
+		Authority:      o.Authority,
+		UserAgent:      o.userAgent(),
+		ConnectTimeout: seconds(o.ConnectTimeout),
+		KeepaliveTime:  seconds(o.KeepaliveTime),
+		MaxRecvMsgSize: o.MaxMsgSize,
+		Extra:          o.extraDial,
+	}
+	if !o.Plaintext {
+		cfg, err := invoke.TLSConfig(o.TLS)
+		if err != nil {
+			return d, err
+		}
+		d.TLS = cfg
+	}
+	return d, nil
 }
 
 // session is an open connection (when there is a target) and the
@@ -62,6 +206,8 @@ func (o *connOptions) check() error {
 type session struct {
 	cc  *grpc.ClientConn
 	src descsource.Source
+	// rpcHeaders is the metadata of the method call.
+	rpcHeaders metadata.MD
 }
 
 func (s *session) Close() {
@@ -83,16 +229,24 @@ func (o *connOptions) open(ctx context.Context, needConn bool) (*session, error)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{src: files}
+	rpcMD, reflectMD, err := o.headers()
+	if err != nil {
+		return nil, err
+	}
+	s := &session{src: files, rpcHeaders: rpcMD}
 	if o.Target == "" || (!needConn && !o.Reflect) {
 		return s, nil
 	}
-	s.cc, err = invoke.Dial(ctx, o.Target, invoke.DialOptions{Plaintext: o.Plaintext})
+	dopts, err := o.dialOptions()
+	if err != nil {
+		return nil, err
+	}
+	s.cc, err = invoke.Dial(ctx, o.Target, dopts)
 	if err != nil {
 		return nil, err
 	}
 	if o.Reflect {
-		s.src = descsource.FromReflection(ctx, s.cc, files)
+		s.src = descsource.FromReflection(metadata.NewOutgoingContext(ctx, reflectMD), s.cc, files)
 	}
 	return s, nil
 }
@@ -127,6 +281,56 @@ func (o *connOptions) fileSource(ctx context.Context) (descsource.Source, error)
 func describeSourceError(err error) error {
 	if errors.Is(err, descsource.ErrReflectionNotSupported) {
 		return fmt.Errorf("%w; give the schema with --proto or --protoset", err)
+	}
+	return err
+}
+
+// reflectionPath is where reflection requests go, for explainNotGRPC.
+const reflectionPath = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+
+// explainNotGRPC tells what answered when err says it was not a gRPC server
+// (a proxy's 401 or 503 page, say): the HTTP status, headers and the start
+// of the body, which grpc-go does not keep.
+func (o *connOptions) explainNotGRPC(ctx context.Context, err error, path string, md metadata.MD, w io.Writer, showSecrets bool) {
+	st, ok := status.FromError(unwrapStatus(err))
+	if !ok || !invoke.NotGRPC(st) {
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	dopts, derr := o.dialOptions()
+	if derr != nil {
+		return
+	}
+	resp, perr := invoke.ProbeHTTP(ctx, o.Target, dopts, path, md)
+	if perr != nil {
+		fmt.Fprintf(w, "grpcx: something other than a gRPC server answered; %v\n", perr)
+		return
+	}
+	fmt.Fprintf(w, "grpcx: something other than a gRPC server answered (a proxy or web server?): HTTP %s\n", resp.Status)
+	names := make([]string, 0, len(resp.Header))
+	for k := range resp.Header {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		for _, v := range resp.Header[k] {
+			fmt.Fprintf(w, "    %s: %s\n", strings.ToLower(k), format.HeaderValue(strings.ToLower(k), v, showSecrets))
+		}
+	}
+	if body := strings.TrimSpace(resp.Body); body != "" {
+		fmt.Fprintf(w, "  body:\n    %s\n", strings.ReplaceAll(body, "\n", "\n    "))
+	}
+}
+
+// unwrapStatus finds a gRPC status error inside wrapped errors, which
+// status.FromError does not look through when the text was extended.
+func unwrapStatus(err error) error {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if _, ok := e.(interface{ GRPCStatus() *status.Status }); ok {
+			return e
+		}
 	}
 	return err
 }

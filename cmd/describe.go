@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/jhump/protoreflect/v2/protoprint"
@@ -44,11 +45,19 @@ SYMBOL, describe every service. A method may be written pkg.Service/Method.`,
 }
 
 func runDescribe(ctx context.Context, opts *DescribeOptions) error {
+	ctx, cancel := opts.Conn.withMaxTime(ctx)
+	defer cancel()
 	s, err := opts.Conn.open(ctx, false)
 	if err != nil {
-		return err
+		return maxTimeError(ctx, err)
 	}
 	defer s.Close()
+	err = runDescribeSession(ctx, opts, s)
+	opts.Conn.explainNotGRPC(ctx, err, reflectionPath, nil, opts.IO.ErrOut, false)
+	return maxTimeError(ctx, err)
+}
+
+func runDescribeSession(ctx context.Context, opts *DescribeOptions, s *session) error {
 	symbols := opts.Symbols
 	if len(symbols) == 0 {
 		names, err := s.src.ListServices()
@@ -78,7 +87,7 @@ func runDescribe(ctx context.Context, opts *DescribeOptions) error {
 			out.WriteByte('\n')
 		}
 	}
-	_, err = opts.IO.Out.Write([]byte(out.String()))
+	_, err := io.WriteString(opts.IO.Out, out.String())
 	return err
 }
 

@@ -1,8 +1,10 @@
 package cmd
 
 import (
+	"context"
 	"errors"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
@@ -57,6 +59,9 @@ func exitCode(err error) int {
 	}
 	if st, ok := status.FromError(re.err); ok && st.Code() != 0 {
 		return exitStatusBase + int(st.Code())
+	}
+	if errors.Is(re.err, context.DeadlineExceeded) || errors.Is(re.err, errMaxTime) {
+		return exitStatusBase + int(codes.DeadlineExceeded)
 	}
 	return exitFailure
 }

@@ -53,11 +53,19 @@ name a line, sorted. Given a SERVICE, list its methods instead.`,
 }
 
 func runList(ctx context.Context, opts *ListOptions) error {
+	ctx, cancel := opts.Conn.withMaxTime(ctx)
+	defer cancel()
 	s, err := opts.Conn.open(ctx, false)
 	if err != nil {
-		return err
+		return maxTimeError(ctx, err)
 	}
 	defer s.Close()
+	err = runListSession(ctx, opts, s)
+	opts.Conn.explainNotGRPC(ctx, err, reflectionPath, nil, opts.IO.ErrOut, false)
+	return maxTimeError(ctx, err)
+}
+
+func runListSession(ctx context.Context, opts *ListOptions, s *session) error {
 	if opts.Service == "" {
 		names, err := s.src.ListServices()
 		if err != nil {

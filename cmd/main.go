@@ -19,8 +19,14 @@ var Version = "0.1.0-dev"
 // code: 0 success, 1 failure, 2 command-line misuse, 64 + the gRPC code for a
 // call that failed with a status.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// The first Ctrl-C cancels the operation, which then reports what it
+	// got; restoring the default handling lets a second one end grpcx at once.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	f := NewFactory(stdin, stdout, stderr)
 	root := NewCmdRoot(f)
 	root.SetArgs(args)

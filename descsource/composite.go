@@ -51,8 +51,13 @@ func (c *compositeSource) FindSymbol(name protoreflect.FullName) (protoreflect.D
 	if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrReflectionNotSupported) {
 		return nil, err
 	}
-	if d, ferr := c.fallback.FindSymbol(name); ferr == nil {
+	d, ferr := c.fallback.FindSymbol(name)
+	if ferr == nil {
 		return d, nil
+	}
+	if errors.Is(err, ErrReflectionNotSupported) {
+		// The files are all there is; their answer is the answer.
+		return nil, ferr
 	}
 	return nil, err
 }

@@ -55,3 +55,24 @@ func DetailJSON(d *anypb.Any, res Resolver) string {
 func indentLines(s, prefix string) string {
 	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
 }
+
+// StatusJSON renders a status as one JSON object: the numeric code, its
+// name, the message and every detail decoded as [DetailJSON] does.
+func StatusJSON(st *status.Status, res Resolver) []byte {
+	var b bytes.Buffer
+	name, _ := json.Marshal(st.Code().String())
+	msg, _ := json.Marshal(st.Message())
+	fmt.Fprintf(&b, `{"code":%d,"name":%s,"message":%s,"details":[`, st.Code(), name, msg)
+	for i, d := range st.Proto().GetDetails() {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(DetailJSON(d, res))
+	}
+	b.WriteString("]}")
+	var out bytes.Buffer
+	if json.Indent(&out, b.Bytes(), "", "  ") != nil {
+		return b.Bytes()
+	}
+	return out.Bytes()
+}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 )
 
 // DialOptions configures a connection.
@@ -32,6 +33,9 @@ type DialOptions struct {
 	// MaxRecvMsgSize is the largest response accepted, in bytes; zero means
 	// grpc-go's default of 4 MiB.
 	MaxRecvMsgSize int
+	// KeepaliveTime sends HTTP/2 pings after this much idle time; zero
+	// means none.
+	KeepaliveTime time.Duration
 	// Extra are appended to the dial options grpcx builds.
 	Extra []grpc.DialOption
 }
@@ -54,7 +58,7 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 // refused, unknown host, TLS failure) instead of on the first call. target is
 // host:port, [::1]:port, unix:///abs/path or unix:rel/path.
 func Dial(ctx context.Context, target string, o DialOptions) (*grpc.ClientConn, error) {
-	rec := &lastError{}
+	rec := &lastError{plaintext: o.Plaintext}
 	creds := insecure.NewCredentials()
 	if !o.Plaintext {
 		cfg := o.TLS
@@ -70,6 +74,9 @@ func Dial(ctx context.Context, target string, o DialOptions) (*grpc.ClientConn, 
 	}
 	if o.Authority != "" {
 		opts = append(opts, grpc.WithAuthority(o.Authority))
+	}
+	if o.KeepaliveTime > 0 {
+		opts = append(opts, grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: o.KeepaliveTime, Timeout: o.KeepaliveTime}))
 	}
 	if o.UserAgent != "" {
 		opts = append(opts, grpc.WithUserAgent(o.UserAgent))
@@ -117,7 +124,10 @@ func waitReady(ctx context.Context, cc *grpc.ClientConn, rec *lastError) error {
 			return nil
 		case connectivity.TransientFailure, connectivity.Shutdown:
 			if err := rec.get(); err != nil {
-				return err
+				return withHint(err, rec.plaintext)
+			}
+			if rec.plaintext {
+				return errors.New("the connection closed before the server spoke HTTP/2; if the server uses TLS, drop --plaintext")
 			}
 			return errors.New("connection failed")
 		}
@@ -133,8 +143,9 @@ func waitReady(ctx context.Context, cc *grpc.ClientConn, rec *lastError) error {
 // lastError keeps the most recent dial or handshake failure, which grpc-go
 // does not expose through the connection state.
 type lastError struct {
-	mu  sync.Mutex
-	err error
+	mu        sync.Mutex
+	err       error
+	plaintext bool
 }
 
 func (l *lastError) set(err error) {
@@ -154,12 +165,64 @@ func (l *lastError) dial(ctx context.Context, addr string) (net.Conn, error) {
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		network, addr = "unix", strings.TrimPrefix(path, "//")
 	}
-	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	d := &net.Dialer{}
+	var conn net.Conn
+	var err error
+	if proxy, perr := proxyFor(addr); network == "tcp" && perr == nil && proxy != nil {
+		conn, err = dialProxy(ctx, d, proxy, addr)
+	} else {
+		conn, err = d.DialContext(ctx, network, addr)
+	}
 	if err != nil {
 		l.set(err)
+		return nil, err
 	}
-	return conn, err
+	return &watchedConn{Conn: conn, rec: l}, nil
 }
+
+// watchedConn notices a TLS server answering a plaintext client (its first
+// byte is a TLS alert record) and read errors while connecting, such as a
+// server rejecting the client certificate after the TLS 1.3 handshake.
+type watchedConn struct {
+	net.Conn
+	rec     *lastError
+	started bool
+}
+
+func (c *watchedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if !c.started && n > 0 {
+		c.started = true
+		if c.rec.plaintext && b[0] == 0x15 {
+			c.rec.set(errTLSServer)
+		}
+	}
+	return n, err
+}
+
+var errTLSServer = errors.New("the server answered with TLS")
+
+// withHint adds the flag that fixes a common connection failure.
+func withHint(err error, plaintext bool) error {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, errTLSServer):
+		return fmt.Errorf("%w; it needs TLS: drop --plaintext (add --cacert or --insecure for a private certificate)", err)
+	case strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return fmt.Errorf("%w; the server does not speak TLS: add --plaintext", err)
+	case strings.Contains(msg, "certificate signed by unknown authority"):
+		return fmt.Errorf("%w; give the server's CA with --cacert, or skip verification with --insecure", err)
+	case strings.Contains(msg, "certificate is valid for"), strings.Contains(msg, "doesn't contain any IP SANs"):
+		return fmt.Errorf("%w; set the name to verify with --servername", err)
+	case strings.Contains(msg, "certificate required"):
+		return fmt.Errorf("%w; the server wants a client certificate: add --cert and --key", err)
+	case strings.Contains(msg, "bad certificate"), strings.Contains(msg, "unknown certificate authority"):
+		return fmt.Errorf("%w; the server rejected the client certificate given with --cert", err)
+	}
+	return err
+}
+
+var noDeadline time.Time
 
 // recordingCreds wraps transport credentials to remember handshake errors.
 type recordingCreds struct {
@@ -170,11 +233,30 @@ type recordingCreds struct {
 func (c recordingCreds) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	out, info, err := c.TransportCredentials.ClientHandshake(ctx, authority, conn)
 	if err != nil {
-		c.rec.set(fmt.Errorf("TLS handshake: %w", err))
+		if !errors.Is(c.rec.get(), errTLSServer) {
+			c.rec.set(fmt.Errorf("TLS handshake: %w", err))
+		}
+		return out, info, err
 	}
-	return out, info, err
+	return &tlsWatchedConn{Conn: out, rec: c.rec}, info, nil
 }
 
 func (c recordingCreds) Clone() credentials.TransportCredentials {
 	return recordingCreds{c.TransportCredentials.Clone(), c.rec}
+}
+
+// tlsWatchedConn records read errors on an established TLS connection while
+// grpc-go waits for the server's HTTP/2 preface: with TLS 1.3 a rejected
+// client certificate is only reported then.
+type tlsWatchedConn struct {
+	net.Conn
+	rec *lastError
+}
+
+func (c *tlsWatchedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		c.rec.set(fmt.Errorf("TLS: %w", err))
+	}
+	return n, err
 }

@@ -14,6 +14,9 @@ import (
 	"sync"
 
 	"google.golang.org/grpc"
+	// Registers gzip, so compressed responses are always accepted and
+	// requests can be compressed with grpc.UseCompressor("gzip").
+	_ "google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
