@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -32,7 +37,7 @@ func TestScripts(t *testing.T) {
 	servers := startScriptServers(t)
 	testscript.Run(t, testscript.Params{
 		Dir:  "testdata/script",
-		Cmds: map[string]func(*testscript.TestScript, bool, []string){"exits": cmdExits},
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){"exits": cmdExits, "sleep": cmdSleep},
 		Setup: func(env *testscript.Env) error {
 			for k, v := range servers {
 				env.Setenv(k, v)
@@ -66,6 +71,18 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// cmdSleep pauses the script: sleep DURATION.
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sleep DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	if err != nil {
+		ts.Fatalf("sleep: %v", err)
+	}
+	time.Sleep(d)
+}
+
 var (
 	scriptServersOnce sync.Once
 	scriptServers     map[string]string
@@ -82,17 +99,64 @@ func startScriptServers(t *testing.T) map[string]string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		certs, err := testserver.GenerateCerts(filepath.Join(dir, "certs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tlsOnly := tlsConfig(t, certs, "")
+		mutual := tlsConfig(t, certs, certs.CA)
 		scriptServers = map[string]string{
-			"ADDR":         serve(t, "127.0.0.1:0", testserver.Options{}),
-			"UNIX_ADDR":    serve(t, "unix://"+filepath.Join(dir, "s.sock"), testserver.Options{}),
-			"V1ALPHA_ADDR": serve(t, "127.0.0.1:0", testserver.Options{OnlyV1Alpha: true}),
-			"PROTO_DIR":    protoDir,
-			"TEST_PROTO":   filepath.Join(protoDir, "grpcx/test/v1/test.proto"),
-			"HIDDEN_PROTO": filepath.Join(protoDir, "grpcx/hidden/v1/hidden.proto"),
-			"PROTOSET":     filepath.Join(protoDir, "testserver.protoset"),
+			"ADDR":          serve(t, "127.0.0.1:0", testserver.Options{}),
+			"UNIX_ADDR":     serve(t, "unix://"+filepath.Join(dir, "s.sock"), testserver.Options{}),
+			"V1ALPHA_ADDR":  serve(t, "127.0.0.1:0", testserver.Options{OnlyV1Alpha: true}),
+			"TLS_ADDR":      serve(t, "127.0.0.1:0", testserver.Options{TLS: tlsOnly}),
+			"TLS_UNIX_ADDR": serve(t, "unix://"+filepath.Join(dir, "tls.sock"), testserver.Options{TLS: tlsOnly}),
+			"MTLS_ADDR":     serve(t, "127.0.0.1:0", testserver.Options{TLS: mutual}),
+			"SMALL_ADDR":    serve(t, "127.0.0.1:0", testserver.Options{MaxRecvMsgSize: 256}),
+			"CANCEL_ADDR":   serve(t, "127.0.0.1:0", testserver.Options{}), // only cancel.txtar uses it
+			"HTTP_ADDR":     serveHTTP(t),
+			"CA":            certs.CA,
+			"OTHER_CA":      certs.OtherCA,
+			"CLIENT_CERT":   certs.ClientCert,
+			"CLIENT_KEY":    certs.ClientKey,
+			"PROTO_DIR":     protoDir,
+			"TEST_PROTO":    filepath.Join(protoDir, "grpcx/test/v1/test.proto"),
+			"HIDDEN_PROTO":  filepath.Join(protoDir, "grpcx/hidden/v1/hidden.proto"),
+			"PROTOSET":      filepath.Join(protoDir, "testserver.protoset"),
 		}
 	})
 	return scriptServers
+}
+
+func tlsConfig(t *testing.T, certs *testserver.CertFiles, clientCA string) *tls.Config {
+	t.Helper()
+	cfg, err := testserver.ServerTLSConfig(certs.ServerCert, certs.ServerKey, clientCA, clientCA != "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// serveHTTP starts a plain HTTP server (HTTP/1.1 and HTTP/2 without TLS)
+// that answers everything like a proxy refusing a request: 401 with an HTML
+// page. It stands for whatever non-gRPC server a user might reach.
+func serveHTTP(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gateway"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, "<html><body><h1>401 Authorization Required</h1></body></html>")
+	})}
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	go srv.Serve(lis)
+	return lis.Addr().String()
 }
 
 // serve starts a test server that lives as long as the test binary and

@@ -138,6 +138,10 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 		handler = verbose
 	}
 	var callOpts []grpc.CallOption
+	if opts.Conn.MaxMsgSize > 0 {
+		// Only the method's responses: reflection keeps grpc-go's limit.
+		callOpts = append(callOpts, grpc.MaxCallRecvMsgSize(opts.Conn.MaxMsgSize))
+	}
 	if opts.Compress != "" {
 		callOpts = append(callOpts, grpc.UseCompressor(opts.Compress))
 	}

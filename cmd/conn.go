@@ -188,7 +188,6 @@ func (o *connOptions) dialOptions() (invoke.DialOptions, error) {
 		UserAgent:      o.userAgent(),
 		ConnectTimeout: seconds(o.ConnectTimeout),
 		KeepaliveTime:  seconds(o.KeepaliveTime),
-		MaxRecvMsgSize: o.MaxMsgSize,
 		Extra:          o.extraDial,
 	}
 	if !o.Plaintext {

@@ -35,11 +35,18 @@ func suggest(name string, candidates []protoreflect.FullName) string {
 		if short := string(c.Name()); short != string(c) {
 			d = min(d, distance(strings.ToLower(name), strings.ToLower(short)))
 		}
-		if d <= max(2, len(name)/3) {
+		if d <= max(2, len(name)/4) {
 			near = append(near, scored{string(c), d})
 		}
 	}
 	sort.SliceStable(near, func(i, j int) bool { return near[i].dist < near[j].dist })
+	// Only the closest few: a name one edit away makes one five away noise.
+	for i := range near {
+		if near[i].dist > near[0].dist+1 {
+			near = near[:i]
+			break
+		}
+	}
 	var b strings.Builder
 	if len(near) > 0 {
 		b.WriteString("; did you mean ")

@@ -2,8 +2,10 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -12,9 +14,17 @@ import (
 
 // TestserverOptions are the inputs of the testserver verb.
 type TestserverOptions struct {
-	IO          *IOStreams
-	Listen      string
-	OnlyV1Alpha bool
+	IO             *IOStreams
+	Listen         string
+	OnlyV1Alpha    bool
+	TLS            bool
+	TLSDir         string
+	TLSCert        string
+	TLSKey         string
+	ClientCA       string
+	MTLS           bool
+	MaxRecvMsgSize int
+	AuthToken      string
 }
 
 // NewCmdTestserver returns the testserver verb. runF replaces runTestserver in tests.
@@ -23,32 +33,91 @@ func NewCmdTestserver(f *Factory, runF func(context.Context, *TestserverOptions)
 	cmd := &cobra.Command{
 		Use:   "testserver [--listen ADDR]",
 		Short: "Run the bundled test server",
-		Long: `Run the bundled test server (grpcx.test.v1.TestService, health and
-reflection) in plaintext until interrupted. It prints the address it listens on,
-which tells the port when --listen asks for port 0.`,
+		Long: `Run the bundled test server (grpcx.test.v1.TestService, AuthService, health and
+reflection) until interrupted. It prints the address it listens on, which tells
+the port when --listen asks for port 0.
+
+--tls generates a private CA, a server certificate for localhost, 127.0.0.1
+and ::1, and a client certificate, writes them to --tls-dir (or a new
+temporary directory) and prints their paths; --tls-cert/--tls-key serve your
+own. --mtls (or --client-ca) requires client certificates.`,
 		Example: `  grpcx testserver
   grpcx testserver --listen 127.0.0.1:0
-  grpcx testserver --listen unix:///tmp/grpcx.sock --v1alpha-only`,
+  grpcx testserver --listen unix:///tmp/grpcx.sock --v1alpha-only
+  grpcx testserver --tls --tls-dir /tmp/grpcx-certs --mtls`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
+			if opts.TLS && (opts.TLSCert != "" || opts.TLSKey != "") {
+				return usagef(errors.New("--tls generates certificates; --tls-cert/--tls-key serve given ones: use one or the other"))
+			}
+			if (opts.TLSCert == "") != (opts.TLSKey == "") {
+				return usagef(errors.New("--tls-cert and --tls-key go together"))
+			}
 			if runF != nil {
 				return runF(c.Context(), opts)
 			}
 			return runE(func() error { return runTestserver(c.Context(), opts) })
 		},
 	}
-	cmd.Flags().StringVar(&opts.Listen, "listen", "127.0.0.1:50051", "`ADDR` to listen on: host:port, or unix:///path for a Unix socket")
-	cmd.Flags().BoolVar(&opts.OnlyV1Alpha, "v1alpha-only", false, "serve only the v1alpha reflection service, like older servers")
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Listen, "listen", "127.0.0.1:50051", "`ADDR` to listen on: host:port, or unix:///path for a Unix socket")
+	fl.BoolVar(&opts.OnlyV1Alpha, "v1alpha-only", false, "serve only the v1alpha reflection service, like older servers")
+	fl.BoolVar(&opts.TLS, "tls", false, "serve TLS with freshly generated test certificates")
+	fl.StringVar(&opts.TLSDir, "tls-dir", "", "`DIR` to write the generated certificates to (default: a new temporary directory)")
+	fl.StringVar(&opts.TLSCert, "tls-cert", "", "PEM server certificate `FILE` to serve TLS with")
+	fl.StringVar(&opts.TLSKey, "tls-key", "", "PEM server key `FILE`")
+	fl.StringVar(&opts.ClientCA, "client-ca", "", "PEM `FILE` of CAs whose client certificates are required (mutual TLS)")
+	fl.BoolVar(&opts.MTLS, "mtls", false, "with --tls, require client certificates signed by the generated CA")
+	fl.IntVar(&opts.MaxRecvMsgSize, "max-recv-msg-size", 0, "largest request accepted, in `BYTES` (default 4 MiB)")
+	fl.StringVar(&opts.AuthToken, "auth-token", "", "bearer `TOKEN` AuthService requires (default "+testserver.DefaultAuthToken+")")
 	return cmd
 }
 
 func runTestserver(ctx context.Context, opts *TestserverOptions) error {
+	sopts := testserver.Options{OnlyV1Alpha: opts.OnlyV1Alpha, MaxRecvMsgSize: opts.MaxRecvMsgSize, AuthToken: opts.AuthToken}
+	cert, key, clientCA := opts.TLSCert, opts.TLSKey, opts.ClientCA
+	if opts.TLS {
+		files, err := opts.generateCerts()
+		if err != nil {
+			return err
+		}
+		cert, key = files.ServerCert, files.ServerKey
+		if opts.MTLS {
+			clientCA = files.CA
+		}
+	}
+	if cert != "" {
+		cfg, err := testserver.ServerTLSConfig(cert, key, clientCA, clientCA != "")
+		if err != nil {
+			return err
+		}
+		sopts.TLS = cfg
+	}
 	lis, err := testserver.Listen(opts.Listen)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(opts.IO.Out, "listening on %s\n", listenAddr(lis))
-	return testserver.Serve(ctx, lis, testserver.Options{OnlyV1Alpha: opts.OnlyV1Alpha})
+	return testserver.Serve(ctx, lis, sopts)
+}
+
+func (o *TestserverOptions) generateCerts() (*testserver.CertFiles, error) {
+	dir := o.TLSDir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "grpcx-certs-"); err != nil {
+			return nil, err
+		}
+	}
+	files, err := testserver.GenerateCerts(dir)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.IO.Out, "CA certificate: %s (pass it to grpcx with --cacert)\n", files.CA)
+	if o.MTLS {
+		fmt.Fprintf(o.IO.Out, "client certificate: --cert %s --key %s\n", files.ClientCert, files.ClientKey)
+	}
+	return files, nil
 }
 
 // listenAddr is a listener's address written as a grpcx target.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -30,9 +31,6 @@ type DialOptions struct {
 	UserAgent string
 	// ConnectTimeout bounds connecting; zero means only the context does.
 	ConnectTimeout time.Duration
-	// MaxRecvMsgSize is the largest response accepted, in bytes; zero means
-	// grpc-go's default of 4 MiB.
-	MaxRecvMsgSize int
 	// KeepaliveTime sends HTTP/2 pings after this much idle time; zero
 	// means none.
 	KeepaliveTime time.Duration
@@ -70,7 +68,6 @@ func Dial(ctx context.Context, target string, o DialOptions) (*grpc.ClientConn, 
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(recordingCreds{creds, rec}),
 		grpc.WithContextDialer(rec.dial),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecv(o.MaxRecvMsgSize))),
 	}
 	if o.Authority != "" {
 		opts = append(opts, grpc.WithAuthority(o.Authority))
@@ -96,13 +93,6 @@ func Dial(ctx context.Context, target string, o DialOptions) (*grpc.ClientConn, 
 		return nil, &ConnectError{Target: target, Err: err}
 	}
 	return cc, nil
-}
-
-func maxRecv(n int) int {
-	if n <= 0 {
-		return 4 << 20
-	}
-	return n
 }
 
 // clientTarget turns a user's target into a grpc-go target. host:port goes
@@ -238,6 +228,9 @@ func (c recordingCreds) ClientHandshake(ctx context.Context, authority string, c
 		}
 		return out, info, err
 	}
+	if c.rec.plaintext {
+		return out, info, nil
+	}
 	return &tlsWatchedConn{Conn: out, rec: c.rec}, info, nil
 }
 
@@ -256,6 +249,21 @@ type tlsWatchedConn struct {
 func (c *tlsWatchedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if err != nil && !errors.Is(err, net.ErrClosed) {
+		c.rec.set(fmt.Errorf("TLS: %w", err))
+	}
+	return n, err
+}
+
+// Write records a failure to send the HTTP/2 preface. When the server has
+// closed the connection with an alert, the alert is the reason: it is read,
+// briefly, so that the error names it rather than a broken pipe.
+func (c *tlsWatchedConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		c.Conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, rerr := c.Conn.Read(make([]byte, 1)); rerr != nil && !errors.Is(rerr, os.ErrDeadlineExceeded) {
+			err = rerr
+		}
 		c.rec.set(fmt.Errorf("TLS: %w", err))
 	}
 	return n, err

@@ -18,6 +18,8 @@ import (
 // EchoMetadata implements TestService.EchoMetadata. Besides the headers and
 // trailers asked for, it always sends "x-test-header: present" and
 // "x-test-trailer: present", so clients can be tested without a request body.
+// It also reports the request's grpc-encoding, which grpc-go keeps out of the
+// incoming metadata; that needs the stats handler in [ServerOptions].
 func (s *Service) EchoMetadata(ctx context.Context, req *testpb.MetadataRequest) (*testpb.MetadataResponse, error) {
 	header := metadata.Pairs("x-test-header", "present")
 	trailer := metadata.Pairs("x-test-trailer", "present")
@@ -34,7 +36,10 @@ func (s *Service) EchoMetadata(ctx context.Context, req *testpb.MetadataRequest)
 		return nil, err
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	return &testpb.MetadataResponse{Received: receivedMetadata(md)}, nil
+	return &testpb.MetadataResponse{
+		Received:           receivedMetadata(md),
+		RequestCompression: requestCompression(ctx),
+	}, nil
 }
 
 // receivedMetadata copies every request metadata entry, pseudo-headers and

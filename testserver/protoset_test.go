@@ -36,7 +36,7 @@ func TestProtosetIsComplete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []protoreflect.FullName{"grpcx.test.v1.TestService", "grpcx.test.hidden.v1.Secret"} {
+	for _, name := range []protoreflect.FullName{"grpcx.test.v1.TestService", "grpcx.test.v1.AuthService", "grpcx.test.hidden.v1.Secret"} {
 		if _, err := files.FindDescriptorByName(name); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}

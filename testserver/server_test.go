@@ -23,24 +23,35 @@ import (
 )
 
 // startServer serves a fresh Service on a real loopback port and returns a
-// client connection to it; both are torn down when the test ends.
+// plaintext client connection to it; both are torn down when the test ends.
 func startServer(t *testing.T, opts testserver.Options) (*grpc.ClientConn, *testserver.Service) {
+	t.Helper()
+	addr, svc := serveService(t, opts)
+	return dial(t, addr), svc
+}
+
+// serveService serves a fresh Service configured by opts on a real loopback
+// port until the test ends and returns its address.
+func serveService(t *testing.T, opts testserver.Options) (string, *testserver.Service) {
 	t.Helper()
 	lis, err := testserver.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := grpc.NewServer()
+	s := grpc.NewServer(testserver.ServerOptions(opts)...)
 	svc := testserver.NewService()
 	testserver.Register(s, svc, opts)
 	go func() { _ = s.Serve(lis) }()
 	t.Cleanup(s.Stop)
-	return dial(t, lis.Addr().String()), svc
+	return lis.Addr().String(), svc
 }
 
-func dial(t *testing.T, target string) *grpc.ClientConn {
+// dial connects to target in plaintext unless opts bring other transport
+// credentials, which override the default.
+func dial(t *testing.T, target string, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
+	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +75,7 @@ func wantCode(t *testing.T, err error, want codes.Code) {
 func TestHealth(t *testing.T) {
 	conn, _ := startServer(t, testserver.Options{})
 	client := healthpb.NewHealthClient(conn)
-	for _, service := range []string{"", "grpcx.test.v1.TestService"} {
+	for _, service := range []string{"", "grpcx.test.v1.TestService", "grpcx.test.v1.AuthService"} {
 		resp, err := client.Check(t.Context(), &healthpb.HealthCheckRequest{Service: service})
 		if err != nil {
 			t.Fatalf("Check(%q): %v", service, err)
@@ -101,7 +112,7 @@ func TestReflectionListsServices(t *testing.T) {
 	for _, s := range resp.GetListServicesResponse().GetService() {
 		got[s.GetName()] = true
 	}
-	for _, want := range []string{"grpcx.test.v1.TestService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"} {
+	for _, want := range []string{"grpcx.test.v1.TestService", "grpcx.test.v1.AuthService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"} {
 		if !got[want] {
 			t.Errorf("ListServices = %v, missing %s", got, want)
 		}

@@ -3,6 +3,8 @@ package testserver
 import (
 	"context"
 	"errors"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,8 +34,9 @@ const (
 type Service struct {
 	testpb.UnimplementedTestServiceServer
 
-	mu              sync.Mutex
-	lastSlowOutcome string
+	mu                sync.Mutex
+	lastSlowOutcome   string
+	lastStreamOutcome string
 }
 
 var _ testpb.TestServiceServer = (*Service)(nil)
@@ -58,6 +61,38 @@ func (s *Service) setLastSlowOutcome(outcome string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lastSlowOutcome = outcome
+}
+
+// LastStreamOutcome reports how the most recent ServerStream call ended:
+// "completed", "canceled", "deadline_exceeded", "aborted" (when fail_after
+// ended it), the lower-case name of another status code (such as
+// "invalid_argument"), or "" before any ServerStream call has ended. Like
+// [Service.LastSlowOutcome], it is recorded a moment after the client sees
+// the end of the call, so tests should poll.
+func (s *Service) LastStreamOutcome() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastStreamOutcome
+}
+
+func (s *Service) setLastStreamOutcome(outcome string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastStreamOutcome = outcome
+}
+
+// Observed implements TestService.Observed, giving clients in other
+// processes what [Service.LastSlowOutcome] and [Service.LastStreamOutcome]
+// give in-process tests.
+func (s *Service) Observed(context.Context, *emptypb.Empty) (*testpb.ObservedResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &testpb.ObservedResponse{LastSlowOutcome: s.lastSlowOutcome, LastStreamOutcome: s.lastStreamOutcome}, nil
+}
+
+// Pid implements TestService.Pid.
+func (s *Service) Pid(context.Context, *emptypb.Empty) (*testpb.PidResponse, error) {
+	return &testpb.PidResponse{Pid: int32(os.Getpid())}, nil
 }
 
 // Unary implements TestService.Unary.
@@ -150,6 +185,18 @@ func contextOutcome(ctx context.Context) string {
 		return "deadline_exceeded"
 	}
 	return "canceled"
+}
+
+// callOutcome names how a call that returned err on ctx ended, in the
+// vocabulary of [Service.LastStreamOutcome].
+func callOutcome(ctx context.Context, err error) string {
+	if err == nil {
+		return "completed"
+	}
+	if ctx.Err() != nil {
+		return contextOutcome(ctx)
+	}
+	return strings.ToLower(code.Code(status.Code(err)).String())
 }
 
 // Payload implements TestService.Payload.

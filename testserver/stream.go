@@ -15,8 +15,10 @@ import (
 
 // ServerStream implements TestService.ServerStream. When fail_after is
 // positive and count reaches it, the stream ends with ABORTED right after
-// that many messages; a shorter stream completes normally.
-func (s *Service) ServerStream(req *testpb.StreamRequest, stream grpc.ServerStreamingServer[testpb.EchoResponse]) error {
+// that many messages; a shorter stream completes normally. How the call
+// ended is recorded for [Service.LastStreamOutcome].
+func (s *Service) ServerStream(req *testpb.StreamRequest, stream grpc.ServerStreamingServer[testpb.EchoResponse]) (err error) {
+	defer func() { s.setLastStreamOutcome(callOutcome(stream.Context(), err)) }()
 	interval, err := streamInterval(req)
 	if err != nil {
 		return err

@@ -1,9 +1,14 @@
 // Package testserver is the gRPC server that grpcx's tests, examples and demo
 // talk to. It serves grpcx.test.v1.TestService, which has one method per call
-// shape and per client feature under test, together with the standard health
-// service and server reflection. Reflection deliberately hides
-// grpcx.test.hidden.v1, so that clients must fall back to local descriptor
-// files (proto/ or the protoset) to decode the Any values that hold it.
+// shape and per client feature under test, grpcx.test.v1.AuthService, which
+// needs a bearer token, the standard health service and server reflection.
+// Reflection deliberately hides grpcx.test.hidden.v1, so that clients must
+// fall back to local descriptor files (proto/ or the protoset) to decode the
+// Any values that hold it.
+//
+// [Options] turns on TLS (with [GenerateCerts] and [ServerTLSConfig] for the
+// certificates), a smaller message size limit and another token, so that each
+// connection and call option of a client can be exercised for real.
 //
 // The package is an independent peer of the client: it imports none of
 // grpcx's client packages, so a bug there cannot mask itself in tests.
@@ -13,6 +18,7 @@ package testserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,6 +28,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -37,35 +44,82 @@ type Options struct {
 	// service instead of both it and grpc.reflection.v1, to exercise clients
 	// against servers that predate v1.
 	OnlyV1Alpha bool
+
+	// TLS, when not nil, makes the server accept only TLS connections with
+	// this configuration (see [ServerTLSConfig]); nil serves plaintext. The
+	// configuration must not be modified after it is passed.
+	TLS *tls.Config
+
+	// MaxRecvMsgSize is the size in bytes of the largest request message the
+	// server accepts; a larger one fails with RESOURCE_EXHAUSTED. Zero or less
+	// keeps grpc-go's default of 4 MiB.
+	MaxRecvMsgSize int
+
+	// AuthToken is the bearer token AuthService requires in the metadata
+	// "authorization: Bearer <token>". Empty means [DefaultAuthToken].
+	AuthToken string
+}
+
+// ServerOptions returns the grpc.ServerOptions that opts asks for, together
+// with the interceptors and stats handler every test server needs: the
+// [PIDHeader] on every response, the bearer-token guard of AuthService, and
+// the recording of request compression for EchoMetadata. Interceptors are
+// added with grpc.ChainUnaryInterceptor and grpc.ChainStreamInterceptor, so
+// callers may add their own. [NewServer] and [Serve] use it; a server built
+// by hand for [Register] should too, or AuthService refuses every call.
+func ServerOptions(opts Options) []grpc.ServerOption {
+	token := opts.AuthToken
+	if token == "" {
+		token = DefaultAuthToken
+	}
+	auth := bearerAuth{token: token}
+	sopts := []grpc.ServerOption{
+		// The PID header comes first so that calls the guard refuses carry it too.
+		grpc.ChainUnaryInterceptor(pidUnary, auth.unary),
+		grpc.ChainStreamInterceptor(pidStream, auth.stream),
+		grpc.StatsHandler(compressionRecorder{}),
+	}
+	if opts.TLS != nil {
+		sopts = append(sopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
+	if opts.MaxRecvMsgSize > 0 {
+		sopts = append(sopts, grpc.MaxRecvMsgSize(opts.MaxRecvMsgSize))
+	}
+	return sopts
 }
 
 // shutdownGrace bounds how long Serve waits for running calls after its
 // context ends; an endless stream must not keep a test from finishing.
 const shutdownGrace = 2 * time.Second
 
-// NewServer returns a gRPC server with a fresh [Service], health and
-// reflection registered as [Register] describes. grpcOpts are passed to
-// [grpc.NewServer], for example to add TLS credentials.
+// NewServer returns a gRPC server configured with [ServerOptions](opts) and
+// with a fresh [Service], AuthService, health and reflection registered as
+// [Register] describes. grpcOpts are passed to [grpc.NewServer] after those
+// of opts, so they take precedence where both set the same thing.
 func NewServer(opts Options, grpcOpts ...grpc.ServerOption) *grpc.Server {
-	s := grpc.NewServer(grpcOpts...)
+	s := grpc.NewServer(append(ServerOptions(opts), grpcOpts...)...)
 	Register(s, NewService(), opts)
 	return s
 }
 
-// Register registers svc as TestService on s, the health service reporting
-// SERVING for the server as a whole ("") and for TestService, and server
-// reflection as chosen by opts. Tests that want to inspect svc afterwards
-// (see [Service.LastSlowOutcome]) use Register instead of [NewServer].
+// Register registers svc as TestService on s, AuthService, the health
+// service reporting SERVING for the server as a whole ("") and for both
+// services, and server reflection as chosen by opts. Tests that want to
+// inspect svc afterwards (see [Service.LastSlowOutcome]) use Register
+// instead of [NewServer], creating s with [ServerOptions]: only those
+// options carry the settings of opts other than OnlyV1Alpha.
 //
 // Register must be called before s starts serving. Reflection lists what is
 // registered on s at the time it is asked, so other services registered on s
 // are listed too.
 func Register(s *grpc.Server, svc *Service, opts Options) {
 	testpb.RegisterTestServiceServer(s, svc)
+	testpb.RegisterAuthServiceServer(s, authService{})
 
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(testpb.TestService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(testpb.AuthService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s, hs)
 
 	r := newHidingResolver()

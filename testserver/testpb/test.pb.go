@@ -794,10 +794,13 @@ func (x *MetadataRequest) GetResponseTrailers() map[string]string {
 }
 
 type MetadataResponse struct {
-	state         protoimpl.MessageState              `protogen:"open.v1"`
-	Received      map[string]*MetadataResponse_Values `protobuf:"bytes,1,rep,name=received,proto3" json:"received,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState              `protogen:"open.v1"`
+	Received map[string]*MetadataResponse_Values `protobuf:"bytes,1,rep,name=received,proto3" json:"received,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// request_compression is the grpc-encoding the request arrived with:
+	// "" (or "identity") when uncompressed, "gzip" when gzip-compressed.
+	RequestCompression string `protobuf:"bytes,2,opt,name=request_compression,json=requestCompression,proto3" json:"request_compression,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *MetadataResponse) Reset() {
@@ -835,6 +838,13 @@ func (x *MetadataResponse) GetReceived() map[string]*MetadataResponse_Values {
 		return x.Received
 	}
 	return nil
+}
+
+func (x *MetadataResponse) GetRequestCompression() string {
+	if x != nil {
+		return x.RequestCompression
+	}
+	return ""
 }
 
 type SlowRequest struct {
@@ -1067,6 +1077,153 @@ func (x *HiddenResponse) GetDetail() *anypb.Any {
 	return nil
 }
 
+type ObservedResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// last_slow_outcome is how the most recent Slow call ended, as in
+	// SlowResponse.outcome, or "" before any has ended.
+	LastSlowOutcome string `protobuf:"bytes,1,opt,name=last_slow_outcome,json=lastSlowOutcome,proto3" json:"last_slow_outcome,omitempty"`
+	// last_stream_outcome is how the most recent ServerStream call ended:
+	// "completed", "canceled", "deadline_exceeded", "aborted" (fail_after), the
+	// lower-case name of another status code, or "" before any has ended.
+	LastStreamOutcome string `protobuf:"bytes,2,opt,name=last_stream_outcome,json=lastStreamOutcome,proto3" json:"last_stream_outcome,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ObservedResponse) Reset() {
+	*x = ObservedResponse{}
+	mi := &file_grpcx_test_v1_test_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ObservedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ObservedResponse) ProtoMessage() {}
+
+func (x *ObservedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_grpcx_test_v1_test_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ObservedResponse.ProtoReflect.Descriptor instead.
+func (*ObservedResponse) Descriptor() ([]byte, []int) {
+	return file_grpcx_test_v1_test_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ObservedResponse) GetLastSlowOutcome() string {
+	if x != nil {
+		return x.LastSlowOutcome
+	}
+	return ""
+}
+
+func (x *ObservedResponse) GetLastStreamOutcome() string {
+	if x != nil {
+		return x.LastStreamOutcome
+	}
+	return ""
+}
+
+type PidResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pid           int32                  `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PidResponse) Reset() {
+	*x = PidResponse{}
+	mi := &file_grpcx_test_v1_test_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PidResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PidResponse) ProtoMessage() {}
+
+func (x *PidResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_grpcx_test_v1_test_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PidResponse.ProtoReflect.Descriptor instead.
+func (*PidResponse) Descriptor() ([]byte, []int) {
+	return file_grpcx_test_v1_test_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *PidResponse) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+type WhoAmIResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// subject is "bearer:" followed by the first four characters of the token
+	// and an ellipsis, so the token itself is never echoed.
+	Subject       string `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhoAmIResponse) Reset() {
+	*x = WhoAmIResponse{}
+	mi := &file_grpcx_test_v1_test_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhoAmIResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhoAmIResponse) ProtoMessage() {}
+
+func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_grpcx_test_v1_test_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
+func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
+	return file_grpcx_test_v1_test_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *WhoAmIResponse) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
 type AllTypes_Nested struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1078,7 +1235,7 @@ type AllTypes_Nested struct {
 
 func (x *AllTypes_Nested) Reset() {
 	*x = AllTypes_Nested{}
-	mi := &file_grpcx_test_v1_test_proto_msgTypes[13]
+	mi := &file_grpcx_test_v1_test_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1247,7 @@ func (x *AllTypes_Nested) String() string {
 func (*AllTypes_Nested) ProtoMessage() {}
 
 func (x *AllTypes_Nested) ProtoReflect() protoreflect.Message {
-	mi := &file_grpcx_test_v1_test_proto_msgTypes[13]
+	mi := &file_grpcx_test_v1_test_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1293,7 @@ type MetadataResponse_Values struct {
 
 func (x *MetadataResponse_Values) Reset() {
 	*x = MetadataResponse_Values{}
-	mi := &file_grpcx_test_v1_test_proto_msgTypes[18]
+	mi := &file_grpcx_test_v1_test_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1305,7 @@ func (x *MetadataResponse_Values) String() string {
 func (*MetadataResponse_Values) ProtoMessage() {}
 
 func (x *MetadataResponse_Values) ProtoReflect() protoreflect.Message {
-	mi := &file_grpcx_test_v1_test_proto_msgTypes[18]
+	mi := &file_grpcx_test_v1_test_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,9 +1417,10 @@ const file_grpcx_test_v1_test_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1aC\n" +
 	"\x15ResponseTrailersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe4\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x95\x02\n" +
 	"\x10MetadataResponse\x12I\n" +
-	"\breceived\x18\x01 \x03(\v2-.grpcx.test.v1.MetadataResponse.ReceivedEntryR\breceived\x1a \n" +
+	"\breceived\x18\x01 \x03(\v2-.grpcx.test.v1.MetadataResponse.ReceivedEntryR\breceived\x12/\n" +
+	"\x13request_compression\x18\x02 \x01(\tR\x12requestCompression\x1a \n" +
 	"\x06Values\x12\x16\n" +
 	"\x06values\x18\x01 \x03(\tR\x06values\x1ac\n" +
 	"\rReceivedEntry\x12\x10\n" +
@@ -1278,13 +1436,20 @@ const file_grpcx_test_v1_test_proto_rawDesc = "" +
 	"\x0fPayloadResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\">\n" +
 	"\x0eHiddenResponse\x12,\n" +
-	"\x06detail\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x06detail*N\n" +
+	"\x06detail\x18\x01 \x01(\v2\x14.google.protobuf.AnyR\x06detail\"n\n" +
+	"\x10ObservedResponse\x12*\n" +
+	"\x11last_slow_outcome\x18\x01 \x01(\tR\x0flastSlowOutcome\x12.\n" +
+	"\x13last_stream_outcome\x18\x02 \x01(\tR\x11lastStreamOutcome\"\x1f\n" +
+	"\vPidResponse\x12\x10\n" +
+	"\x03pid\x18\x01 \x01(\x05R\x03pid\"*\n" +
+	"\x0eWhoAmIResponse\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject*N\n" +
 	"\x05Color\x12\x15\n" +
 	"\x11COLOR_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tCOLOR_RED\x10\x01\x12\x0f\n" +
 	"\vCOLOR_GREEN\x10\x02\x12\x0e\n" +
 	"\n" +
-	"COLOR_BLUE\x10\x032\xcc\x05\n" +
+	"COLOR_BLUE\x10\x032\xcc\x06\n" +
 	"\vTestService\x12@\n" +
 	"\x05Unary\x12\x1a.grpcx.test.v1.EchoRequest\x1a\x1b.grpcx.test.v1.EchoResponse\x12K\n" +
 	"\fServerStream\x12\x1c.grpcx.test.v1.StreamRequest\x1a\x1b.grpcx.test.v1.EchoResponse0\x01\x12Q\n" +
@@ -1295,7 +1460,11 @@ const file_grpcx_test_v1_test_proto_rawDesc = "" +
 	"\fEchoMetadata\x12\x1e.grpcx.test.v1.MetadataRequest\x1a\x1f.grpcx.test.v1.MetadataResponse\x12?\n" +
 	"\x04Slow\x12\x1a.grpcx.test.v1.SlowRequest\x1a\x1b.grpcx.test.v1.SlowResponse\x12H\n" +
 	"\aPayload\x12\x1d.grpcx.test.v1.PayloadRequest\x1a\x1e.grpcx.test.v1.PayloadResponse\x12?\n" +
-	"\x06Hidden\x12\x16.google.protobuf.Empty\x1a\x1d.grpcx.test.v1.HiddenResponseB1Z/github.com/grpcx/grpcx/testserver/testpb;testpbb\x06proto3"
+	"\x06Hidden\x12\x16.google.protobuf.Empty\x1a\x1d.grpcx.test.v1.HiddenResponse\x12C\n" +
+	"\bObserved\x12\x16.google.protobuf.Empty\x1a\x1f.grpcx.test.v1.ObservedResponse\x129\n" +
+	"\x03Pid\x12\x16.google.protobuf.Empty\x1a\x1a.grpcx.test.v1.PidResponse2N\n" +
+	"\vAuthService\x12?\n" +
+	"\x06WhoAmI\x12\x16.google.protobuf.Empty\x1a\x1d.grpcx.test.v1.WhoAmIResponseB1Z/github.com/grpcx/grpcx/testserver/testpb;testpbb\x06proto3"
 
 var (
 	file_grpcx_test_v1_test_proto_rawDescOnce sync.Once
@@ -1310,7 +1479,7 @@ func file_grpcx_test_v1_test_proto_rawDescGZIP() []byte {
 }
 
 var file_grpcx_test_v1_test_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_grpcx_test_v1_test_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_grpcx_test_v1_test_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_grpcx_test_v1_test_proto_goTypes = []any{
 	(Color)(0),                      // 0: grpcx.test.v1.Color
 	(*EchoRequest)(nil),             // 1: grpcx.test.v1.EchoRequest
@@ -1326,51 +1495,54 @@ var file_grpcx_test_v1_test_proto_goTypes = []any{
 	(*PayloadRequest)(nil),          // 11: grpcx.test.v1.PayloadRequest
 	(*PayloadResponse)(nil),         // 12: grpcx.test.v1.PayloadResponse
 	(*HiddenResponse)(nil),          // 13: grpcx.test.v1.HiddenResponse
-	(*AllTypes_Nested)(nil),         // 14: grpcx.test.v1.AllTypes.Nested
-	nil,                             // 15: grpcx.test.v1.AllTypes.CountsEntry
-	nil,                             // 16: grpcx.test.v1.AllTypes.ByIdEntry
-	nil,                             // 17: grpcx.test.v1.MetadataRequest.ResponseHeadersEntry
-	nil,                             // 18: grpcx.test.v1.MetadataRequest.ResponseTrailersEntry
-	(*MetadataResponse_Values)(nil), // 19: grpcx.test.v1.MetadataResponse.Values
-	nil,                             // 20: grpcx.test.v1.MetadataResponse.ReceivedEntry
-	(*durationpb.Duration)(nil),     // 21: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),   // 22: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),         // 23: google.protobuf.Struct
-	(*structpb.Value)(nil),          // 24: google.protobuf.Value
-	(*wrapperspb.StringValue)(nil),  // 25: google.protobuf.StringValue
-	(*wrapperspb.Int64Value)(nil),   // 26: google.protobuf.Int64Value
-	(*wrapperspb.BoolValue)(nil),    // 27: google.protobuf.BoolValue
-	(*anypb.Any)(nil),               // 28: google.protobuf.Any
-	(*fieldmaskpb.FieldMask)(nil),   // 29: google.protobuf.FieldMask
-	(*emptypb.Empty)(nil),           // 30: google.protobuf.Empty
+	(*ObservedResponse)(nil),        // 14: grpcx.test.v1.ObservedResponse
+	(*PidResponse)(nil),             // 15: grpcx.test.v1.PidResponse
+	(*WhoAmIResponse)(nil),          // 16: grpcx.test.v1.WhoAmIResponse
+	(*AllTypes_Nested)(nil),         // 17: grpcx.test.v1.AllTypes.Nested
+	nil,                             // 18: grpcx.test.v1.AllTypes.CountsEntry
+	nil,                             // 19: grpcx.test.v1.AllTypes.ByIdEntry
+	nil,                             // 20: grpcx.test.v1.MetadataRequest.ResponseHeadersEntry
+	nil,                             // 21: grpcx.test.v1.MetadataRequest.ResponseTrailersEntry
+	(*MetadataResponse_Values)(nil), // 22: grpcx.test.v1.MetadataResponse.Values
+	nil,                             // 23: grpcx.test.v1.MetadataResponse.ReceivedEntry
+	(*durationpb.Duration)(nil),     // 24: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),   // 25: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),         // 26: google.protobuf.Struct
+	(*structpb.Value)(nil),          // 27: google.protobuf.Value
+	(*wrapperspb.StringValue)(nil),  // 28: google.protobuf.StringValue
+	(*wrapperspb.Int64Value)(nil),   // 29: google.protobuf.Int64Value
+	(*wrapperspb.BoolValue)(nil),    // 30: google.protobuf.BoolValue
+	(*anypb.Any)(nil),               // 31: google.protobuf.Any
+	(*fieldmaskpb.FieldMask)(nil),   // 32: google.protobuf.FieldMask
+	(*emptypb.Empty)(nil),           // 33: google.protobuf.Empty
 }
 var file_grpcx_test_v1_test_proto_depIdxs = []int32{
-	21, // 0: grpcx.test.v1.StreamRequest.interval:type_name -> google.protobuf.Duration
+	24, // 0: grpcx.test.v1.StreamRequest.interval:type_name -> google.protobuf.Duration
 	0,  // 1: grpcx.test.v1.AllTypes.color:type_name -> grpcx.test.v1.Color
-	14, // 2: grpcx.test.v1.AllTypes.items:type_name -> grpcx.test.v1.AllTypes.Nested
+	17, // 2: grpcx.test.v1.AllTypes.items:type_name -> grpcx.test.v1.AllTypes.Nested
 	0,  // 3: grpcx.test.v1.AllTypes.colors:type_name -> grpcx.test.v1.Color
-	15, // 4: grpcx.test.v1.AllTypes.counts:type_name -> grpcx.test.v1.AllTypes.CountsEntry
-	16, // 5: grpcx.test.v1.AllTypes.by_id:type_name -> grpcx.test.v1.AllTypes.ByIdEntry
-	14, // 6: grpcx.test.v1.AllTypes.choice_nested:type_name -> grpcx.test.v1.AllTypes.Nested
-	14, // 7: grpcx.test.v1.AllTypes.nested:type_name -> grpcx.test.v1.AllTypes.Nested
-	22, // 8: grpcx.test.v1.AllTypes.when:type_name -> google.protobuf.Timestamp
-	21, // 9: grpcx.test.v1.AllTypes.how_long:type_name -> google.protobuf.Duration
-	23, // 10: grpcx.test.v1.AllTypes.attributes:type_name -> google.protobuf.Struct
-	24, // 11: grpcx.test.v1.AllTypes.value:type_name -> google.protobuf.Value
-	25, // 12: grpcx.test.v1.AllTypes.opt_string:type_name -> google.protobuf.StringValue
-	26, // 13: grpcx.test.v1.AllTypes.opt_int64:type_name -> google.protobuf.Int64Value
-	27, // 14: grpcx.test.v1.AllTypes.opt_bool:type_name -> google.protobuf.BoolValue
-	28, // 15: grpcx.test.v1.AllTypes.any:type_name -> google.protobuf.Any
-	29, // 16: grpcx.test.v1.AllTypes.mask:type_name -> google.protobuf.FieldMask
-	17, // 17: grpcx.test.v1.MetadataRequest.response_headers:type_name -> grpcx.test.v1.MetadataRequest.ResponseHeadersEntry
-	18, // 18: grpcx.test.v1.MetadataRequest.response_trailers:type_name -> grpcx.test.v1.MetadataRequest.ResponseTrailersEntry
-	20, // 19: grpcx.test.v1.MetadataResponse.received:type_name -> grpcx.test.v1.MetadataResponse.ReceivedEntry
-	21, // 20: grpcx.test.v1.SlowRequest.duration:type_name -> google.protobuf.Duration
-	21, // 21: grpcx.test.v1.SlowResponse.slept:type_name -> google.protobuf.Duration
-	28, // 22: grpcx.test.v1.HiddenResponse.detail:type_name -> google.protobuf.Any
-	14, // 23: grpcx.test.v1.AllTypes.Nested.child:type_name -> grpcx.test.v1.AllTypes.Nested
-	14, // 24: grpcx.test.v1.AllTypes.ByIdEntry.value:type_name -> grpcx.test.v1.AllTypes.Nested
-	19, // 25: grpcx.test.v1.MetadataResponse.ReceivedEntry.value:type_name -> grpcx.test.v1.MetadataResponse.Values
+	18, // 4: grpcx.test.v1.AllTypes.counts:type_name -> grpcx.test.v1.AllTypes.CountsEntry
+	19, // 5: grpcx.test.v1.AllTypes.by_id:type_name -> grpcx.test.v1.AllTypes.ByIdEntry
+	17, // 6: grpcx.test.v1.AllTypes.choice_nested:type_name -> grpcx.test.v1.AllTypes.Nested
+	17, // 7: grpcx.test.v1.AllTypes.nested:type_name -> grpcx.test.v1.AllTypes.Nested
+	25, // 8: grpcx.test.v1.AllTypes.when:type_name -> google.protobuf.Timestamp
+	24, // 9: grpcx.test.v1.AllTypes.how_long:type_name -> google.protobuf.Duration
+	26, // 10: grpcx.test.v1.AllTypes.attributes:type_name -> google.protobuf.Struct
+	27, // 11: grpcx.test.v1.AllTypes.value:type_name -> google.protobuf.Value
+	28, // 12: grpcx.test.v1.AllTypes.opt_string:type_name -> google.protobuf.StringValue
+	29, // 13: grpcx.test.v1.AllTypes.opt_int64:type_name -> google.protobuf.Int64Value
+	30, // 14: grpcx.test.v1.AllTypes.opt_bool:type_name -> google.protobuf.BoolValue
+	31, // 15: grpcx.test.v1.AllTypes.any:type_name -> google.protobuf.Any
+	32, // 16: grpcx.test.v1.AllTypes.mask:type_name -> google.protobuf.FieldMask
+	20, // 17: grpcx.test.v1.MetadataRequest.response_headers:type_name -> grpcx.test.v1.MetadataRequest.ResponseHeadersEntry
+	21, // 18: grpcx.test.v1.MetadataRequest.response_trailers:type_name -> grpcx.test.v1.MetadataRequest.ResponseTrailersEntry
+	23, // 19: grpcx.test.v1.MetadataResponse.received:type_name -> grpcx.test.v1.MetadataResponse.ReceivedEntry
+	24, // 20: grpcx.test.v1.SlowRequest.duration:type_name -> google.protobuf.Duration
+	24, // 21: grpcx.test.v1.SlowResponse.slept:type_name -> google.protobuf.Duration
+	31, // 22: grpcx.test.v1.HiddenResponse.detail:type_name -> google.protobuf.Any
+	17, // 23: grpcx.test.v1.AllTypes.Nested.child:type_name -> grpcx.test.v1.AllTypes.Nested
+	17, // 24: grpcx.test.v1.AllTypes.ByIdEntry.value:type_name -> grpcx.test.v1.AllTypes.Nested
+	22, // 25: grpcx.test.v1.MetadataResponse.ReceivedEntry.value:type_name -> grpcx.test.v1.MetadataResponse.Values
 	1,  // 26: grpcx.test.v1.TestService.Unary:input_type -> grpcx.test.v1.EchoRequest
 	3,  // 27: grpcx.test.v1.TestService.ServerStream:input_type -> grpcx.test.v1.StreamRequest
 	1,  // 28: grpcx.test.v1.TestService.ClientStream:input_type -> grpcx.test.v1.EchoRequest
@@ -1380,19 +1552,25 @@ var file_grpcx_test_v1_test_proto_depIdxs = []int32{
 	7,  // 32: grpcx.test.v1.TestService.EchoMetadata:input_type -> grpcx.test.v1.MetadataRequest
 	9,  // 33: grpcx.test.v1.TestService.Slow:input_type -> grpcx.test.v1.SlowRequest
 	11, // 34: grpcx.test.v1.TestService.Payload:input_type -> grpcx.test.v1.PayloadRequest
-	30, // 35: grpcx.test.v1.TestService.Hidden:input_type -> google.protobuf.Empty
-	2,  // 36: grpcx.test.v1.TestService.Unary:output_type -> grpcx.test.v1.EchoResponse
-	2,  // 37: grpcx.test.v1.TestService.ServerStream:output_type -> grpcx.test.v1.EchoResponse
-	4,  // 38: grpcx.test.v1.TestService.ClientStream:output_type -> grpcx.test.v1.ClientStreamResponse
-	2,  // 39: grpcx.test.v1.TestService.Bidi:output_type -> grpcx.test.v1.EchoResponse
-	5,  // 40: grpcx.test.v1.TestService.EchoTypes:output_type -> grpcx.test.v1.AllTypes
-	30, // 41: grpcx.test.v1.TestService.Fail:output_type -> google.protobuf.Empty
-	8,  // 42: grpcx.test.v1.TestService.EchoMetadata:output_type -> grpcx.test.v1.MetadataResponse
-	10, // 43: grpcx.test.v1.TestService.Slow:output_type -> grpcx.test.v1.SlowResponse
-	12, // 44: grpcx.test.v1.TestService.Payload:output_type -> grpcx.test.v1.PayloadResponse
-	13, // 45: grpcx.test.v1.TestService.Hidden:output_type -> grpcx.test.v1.HiddenResponse
-	36, // [36:46] is the sub-list for method output_type
-	26, // [26:36] is the sub-list for method input_type
+	33, // 35: grpcx.test.v1.TestService.Hidden:input_type -> google.protobuf.Empty
+	33, // 36: grpcx.test.v1.TestService.Observed:input_type -> google.protobuf.Empty
+	33, // 37: grpcx.test.v1.TestService.Pid:input_type -> google.protobuf.Empty
+	33, // 38: grpcx.test.v1.AuthService.WhoAmI:input_type -> google.protobuf.Empty
+	2,  // 39: grpcx.test.v1.TestService.Unary:output_type -> grpcx.test.v1.EchoResponse
+	2,  // 40: grpcx.test.v1.TestService.ServerStream:output_type -> grpcx.test.v1.EchoResponse
+	4,  // 41: grpcx.test.v1.TestService.ClientStream:output_type -> grpcx.test.v1.ClientStreamResponse
+	2,  // 42: grpcx.test.v1.TestService.Bidi:output_type -> grpcx.test.v1.EchoResponse
+	5,  // 43: grpcx.test.v1.TestService.EchoTypes:output_type -> grpcx.test.v1.AllTypes
+	33, // 44: grpcx.test.v1.TestService.Fail:output_type -> google.protobuf.Empty
+	8,  // 45: grpcx.test.v1.TestService.EchoMetadata:output_type -> grpcx.test.v1.MetadataResponse
+	10, // 46: grpcx.test.v1.TestService.Slow:output_type -> grpcx.test.v1.SlowResponse
+	12, // 47: grpcx.test.v1.TestService.Payload:output_type -> grpcx.test.v1.PayloadResponse
+	13, // 48: grpcx.test.v1.TestService.Hidden:output_type -> grpcx.test.v1.HiddenResponse
+	14, // 49: grpcx.test.v1.TestService.Observed:output_type -> grpcx.test.v1.ObservedResponse
+	15, // 50: grpcx.test.v1.TestService.Pid:output_type -> grpcx.test.v1.PidResponse
+	16, // 51: grpcx.test.v1.AuthService.WhoAmI:output_type -> grpcx.test.v1.WhoAmIResponse
+	39, // [39:52] is the sub-list for method output_type
+	26, // [26:39] is the sub-list for method input_type
 	26, // [26:26] is the sub-list for extension type_name
 	26, // [26:26] is the sub-list for extension extendee
 	0,  // [0:26] is the sub-list for field type_name
@@ -1414,9 +1592,9 @@ func file_grpcx_test_v1_test_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_grpcx_test_v1_test_proto_rawDesc), len(file_grpcx_test_v1_test_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   23,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_grpcx_test_v1_test_proto_goTypes,
 		DependencyIndexes: file_grpcx_test_v1_test_proto_depIdxs,

@@ -33,6 +33,8 @@ const (
 	TestService_Slow_FullMethodName         = "/grpcx.test.v1.TestService/Slow"
 	TestService_Payload_FullMethodName      = "/grpcx.test.v1.TestService/Payload"
 	TestService_Hidden_FullMethodName       = "/grpcx.test.v1.TestService/Hidden"
+	TestService_Observed_FullMethodName     = "/grpcx.test.v1.TestService/Observed"
+	TestService_Pid_FullMethodName          = "/grpcx.test.v1.TestService/Pid"
 )
 
 // TestServiceClient is the client API for TestService service.
@@ -61,6 +63,12 @@ type TestServiceClient interface {
 	Payload(ctx context.Context, in *PayloadRequest, opts ...grpc.CallOption) (*PayloadResponse, error)
 	// Hidden returns an Any holding a type the server's reflection does not expose.
 	Hidden(ctx context.Context, in *emptypb.Empty, opts ...grpc.CallOption) (*HiddenResponse, error)
+	// Observed reports how the server saw recent calls end, so a client's
+	// cancellation and deadline propagation can be checked from outside.
+	Observed(ctx context.Context, in *emptypb.Empty, opts ...grpc.CallOption) (*ObservedResponse, error)
+	// Pid returns the server's process ID, which every response also carries
+	// in its x-server-pid header.
+	Pid(ctx context.Context, in *emptypb.Empty, opts ...grpc.CallOption) (*PidResponse, error)
 }
 
 type testServiceClient struct {
@@ -186,6 +194,26 @@ func (c *testServiceClient) Hidden(ctx context.Context, in *emptypb.Empty, opts 
 	return out, nil
 }
 
+func (c *testServiceClient) Observed(ctx context.Context, in *emptypb.Empty, opts ...grpc.CallOption) (*ObservedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ObservedResponse)
+	err := c.cc.Invoke(ctx, TestService_Observed_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *testServiceClient) Pid(ctx context.Context, in *emptypb.Empty, opts ...grpc.CallOption) (*PidResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PidResponse)
+	err := c.cc.Invoke(ctx, TestService_Pid_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TestServiceServer is the server API for TestService service.
 // All implementations must embed UnimplementedTestServiceServer
 // for forward compatibility.
@@ -212,6 +240,12 @@ type TestServiceServer interface {
 	Payload(context.Context, *PayloadRequest) (*PayloadResponse, error)
 	// Hidden returns an Any holding a type the server's reflection does not expose.
 	Hidden(context.Context, *emptypb.Empty) (*HiddenResponse, error)
+	// Observed reports how the server saw recent calls end, so a client's
+	// cancellation and deadline propagation can be checked from outside.
+	Observed(context.Context, *emptypb.Empty) (*ObservedResponse, error)
+	// Pid returns the server's process ID, which every response also carries
+	// in its x-server-pid header.
+	Pid(context.Context, *emptypb.Empty) (*PidResponse, error)
 	mustEmbedUnimplementedTestServiceServer()
 }
 
@@ -251,6 +285,12 @@ func (UnimplementedTestServiceServer) Payload(context.Context, *PayloadRequest) 
 }
 func (UnimplementedTestServiceServer) Hidden(context.Context, *emptypb.Empty) (*HiddenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Hidden not implemented")
+}
+func (UnimplementedTestServiceServer) Observed(context.Context, *emptypb.Empty) (*ObservedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Observed not implemented")
+}
+func (UnimplementedTestServiceServer) Pid(context.Context, *emptypb.Empty) (*PidResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Pid not implemented")
 }
 func (UnimplementedTestServiceServer) mustEmbedUnimplementedTestServiceServer() {}
 func (UnimplementedTestServiceServer) testEmbeddedByValue()                     {}
@@ -424,6 +464,42 @@ func _TestService_Hidden_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TestService_Observed_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(emptypb.Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TestServiceServer).Observed(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TestService_Observed_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TestServiceServer).Observed(ctx, req.(*emptypb.Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TestService_Pid_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(emptypb.Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TestServiceServer).Pid(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TestService_Pid_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TestServiceServer).Pid(ctx, req.(*emptypb.Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TestService_ServiceDesc is the grpc.ServiceDesc for TestService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -459,6 +535,14 @@ var TestService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Hidden",
 			Handler:    _TestService_Hidden_Handler,
 		},
+		{
+			MethodName: "Observed",
+			Handler:    _TestService_Observed_Handler,
+		},
+		{
+			MethodName: "Pid",
+			Handler:    _TestService_Pid_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -478,5 +562,119 @@ var TestService_ServiceDesc = grpc.ServiceDesc{
 			ClientStreams: true,
 		},
 	},
+	Metadata: "grpcx/test/v1/test.proto",
+}
+
+const (
+	AuthService_WhoAmI_FullMethodName = "/grpcx.test.v1.AuthService/WhoAmI"
+)
+
+// AuthServiceClient is the client API for AuthService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// AuthService is guarded: every call needs the metadata
+// "authorization: Bearer <token>" with the token the server was started with,
+// and fails with UNAUTHENTICATED otherwise. TestService, health and
+// reflection need no token.
+type AuthServiceClient interface {
+	// WhoAmI names the caller the token identifies.
+	WhoAmI(ctx context.Context, in *emptypb.Empty, opts ...grpc.CallOption) (*WhoAmIResponse, error)
+}
+
+type authServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewAuthServiceClient(cc grpc.ClientConnInterface) AuthServiceClient {
+	return &authServiceClient{cc}
+}
+
+func (c *authServiceClient) WhoAmI(ctx context.Context, in *emptypb.Empty, opts ...grpc.CallOption) (*WhoAmIResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WhoAmIResponse)
+	err := c.cc.Invoke(ctx, AuthService_WhoAmI_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// AuthServiceServer is the server API for AuthService service.
+// All implementations must embed UnimplementedAuthServiceServer
+// for forward compatibility.
+//
+// AuthService is guarded: every call needs the metadata
+// "authorization: Bearer <token>" with the token the server was started with,
+// and fails with UNAUTHENTICATED otherwise. TestService, health and
+// reflection need no token.
+type AuthServiceServer interface {
+	// WhoAmI names the caller the token identifies.
+	WhoAmI(context.Context, *emptypb.Empty) (*WhoAmIResponse, error)
+	mustEmbedUnimplementedAuthServiceServer()
+}
+
+// UnimplementedAuthServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedAuthServiceServer struct{}
+
+func (UnimplementedAuthServiceServer) WhoAmI(context.Context, *emptypb.Empty) (*WhoAmIResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method WhoAmI not implemented")
+}
+func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
+func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
+
+// UnsafeAuthServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to AuthServiceServer will
+// result in compilation errors.
+type UnsafeAuthServiceServer interface {
+	mustEmbedUnimplementedAuthServiceServer()
+}
+
+func RegisterAuthServiceServer(s grpc.ServiceRegistrar, srv AuthServiceServer) {
+	// If the following call panics, it indicates UnimplementedAuthServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&AuthService_ServiceDesc, srv)
+}
+
+func _AuthService_WhoAmI_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(emptypb.Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).WhoAmI(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_WhoAmI_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).WhoAmI(ctx, req.(*emptypb.Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var AuthService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "grpcx.test.v1.AuthService",
+	HandlerType: (*AuthServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "WhoAmI",
+			Handler:    _AuthService_WhoAmI_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
 	Metadata: "grpcx/test/v1/test.proto",
 }
