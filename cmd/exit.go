@@ -57,10 +57,10 @@ func exitCode(err error) int {
 	if !errors.As(err, &re) {
 		return exitUsage
 	}
-	if st, ok := status.FromError(re.err); ok && st.Code() != 0 {
-		return exitStatusBase + int(st.Code())
-	}
-	if errors.Is(re.err, context.DeadlineExceeded) || errors.Is(re.err, errMaxTime) {
+	// A failed call's status has been turned into an exitError by the verb;
+	// a status met on the way (from reflection, say) means the call never
+	// happened, which is a plain failure, unless the deadline ran out.
+	if errors.Is(re.err, context.DeadlineExceeded) || errors.Is(re.err, errMaxTime) || status.Code(unwrapStatus(re.err)) == codes.DeadlineExceeded {
 		return exitStatusBase + int(codes.DeadlineExceeded)
 	}
 	return exitFailure

@@ -75,7 +75,7 @@ func relativeToImportPath(importPaths []string, file string) (string, error) {
 			continue
 		}
 		rel, err := filepath.Rel(absDir, abs)
-		if err == nil && !strings.HasPrefix(rel, "..") {
+		if err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
 			return filepath.ToSlash(rel), nil
 		}
 	}

@@ -81,22 +81,25 @@ func NewFormatter(opts Options) (*Formatter, error) {
 // Append appends the rendering of m, with its trailing newline, to dst.
 func (f *Formatter) Append(dst []byte, m proto.Message) ([]byte, error) {
 	if f.output == Text {
-		out, err := f.text.MarshalAppend(dst, m)
-		if err != nil {
-			return dst, err
-		}
-		return append(out, '\n'), nil
+		return f.text.MarshalAppend(dst, m) // ends with a newline already
 	}
 	var err error
 	f.scratch, err = f.json.MarshalAppend(f.scratch[:0], m)
 	if err != nil {
 		// JSON cannot show an Any whose type is unknown; text format shows
 		// its raw type URL and bytes, so the message is not lost.
-		out, terr := f.text.MarshalAppend(dst, m)
+		text := f.text
+		if f.output == JSONL {
+			text.Multiline, text.Indent = false, "" // keep one line a message
+		}
+		out, terr := text.MarshalAppend(dst, m)
 		if terr != nil {
 			return dst, err
 		}
-		return append(out, '\n'), &FallbackError{Err: err}
+		if len(out) == len(dst) || out[len(out)-1] != '\n' {
+			out = append(out, '\n')
+		}
+		return out, &FallbackError{Err: err}
 	}
 	// protojson varies its white space on purpose; re-spacing it makes the
 	// output stable for diffs and golden files.

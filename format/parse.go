@@ -60,6 +60,7 @@ type JSONParser struct {
 	opts  protojson.UnmarshalOptions
 	raw   json.RawMessage
 	count int
+	err   error // a syntax error ends the input: the decoder cannot resync
 }
 
 // NewJSONParser returns a parser reading r.
@@ -80,6 +81,9 @@ func NewJSONParser(r io.Reader, opts ParseOptions) *JSONParser {
 // the input holds no more values, and an *InputError when a value is
 // malformed or does not fit msg's type.
 func (p *JSONParser) Next(msg proto.Message) error {
+	if p.err != nil {
+		return p.err
+	}
 	p.raw = p.raw[:0]
 	err := p.dec.Decode(&p.raw)
 	if err == io.EOF {
@@ -87,7 +91,8 @@ func (p *JSONParser) Next(msg proto.Message) error {
 	}
 	p.count++
 	if err != nil {
-		return p.syntaxError(err)
+		p.err = p.syntaxError(err)
+		return p.err
 	}
 	end := p.dec.InputOffset()
 	start := end - int64(len(p.raw))

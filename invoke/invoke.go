@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	// Registers gzip, so compressed responses are always accepted and
 	// requests can be compressed with grpc.UseCompressor("gzip").
+	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -149,7 +150,11 @@ func (c *call) unary(ctx context.Context) error {
 }
 
 func (c *call) finish(err error, trailer metadata.MD) error {
-	c.h.OnReceiveTrailers(status.Convert(err), trailer)
+	st := status.New(codes.OK, "")
+	if err != nil {
+		st = status.Convert(err)
+	}
+	c.h.OnReceiveTrailers(st, trailer)
 	return err
 }
 
@@ -211,8 +216,10 @@ func (c *call) clientStream(ctx context.Context) error {
 		return c.finish(err, nil)
 	}
 	if err := c.sendAll(stream); err != nil {
+		// Cancel, and let the handler see the call end, as in a bidi call.
 		cancel()
-		return err
+		c.receiveAll(stream)
+		return fmt.Errorf("%w (the call was cancelled)", err)
 	}
 	return c.receiveAll(stream)
 }

@@ -1,0 +1,245 @@
+package format_test
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/grpcx/grpcx/descsource"
+	"github.com/grpcx/grpcx/format"
+	"github.com/grpcx/grpcx/testserver/testpb"
+)
+
+// protosetPath holds every type of the test server, the hidden ones too.
+const protosetPath = "../testserver/proto/testserver.protoset"
+
+// dynamicOf returns a dynamic copy of a generated message, the kind of
+// message the formatter prints in production.
+func dynamicOf(t *testing.T, m proto.Message) *dynamicpb.Message {
+	t.Helper()
+	return convert(t, m, dynamicpb.NewMessage(m.ProtoReflect().Descriptor()))
+}
+
+func newFormatter(t *testing.T, opts format.Options) *format.Formatter {
+	t.Helper()
+	f, err := format.NewFormatter(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func appendString(t *testing.T, f *format.Formatter, m proto.Message) string {
+	t.Helper()
+	out, err := f.Append(nil, m)
+	if err != nil {
+		t.Fatalf("Append(%v): %v", m, err)
+	}
+	return string(out)
+}
+
+func TestFormatterJSON(t *testing.T) {
+	t.Parallel()
+	stream := &testpb.StreamRequest{Count: 2, Interval: durationpb.New(1500_000_000), FailAfter: 1}
+	tests := []struct {
+		name string
+		opts format.Options
+		msg  proto.Message
+		want string
+	}{
+		{
+			name: "json is indented and skips zero fields",
+			opts: format.Options{Output: format.JSON},
+			msg:  &testpb.EchoResponse{Message: "hi", Number: 3},
+			want: "{\n  \"message\": \"hi\",\n  \"number\": 3\n}\n",
+		},
+		{
+			name: "empty output name means json",
+			opts: format.Options{},
+			msg:  &testpb.EchoResponse{Message: "hi"},
+			want: "{\n  \"message\": \"hi\"\n}\n",
+		},
+		{
+			name: "empty message",
+			opts: format.Options{Output: format.JSON},
+			msg:  &testpb.EchoResponse{},
+			want: "{}\n",
+		},
+		{
+			name: "jsonl is one compact line",
+			opts: format.Options{Output: format.JSONL},
+			msg:  stream,
+			want: `{"count":2,"interval":"1.500s","failAfter":1}` + "\n",
+		},
+		{
+			name: "proto names",
+			opts: format.Options{Output: format.JSONL, ProtoNames: true},
+			msg:  stream,
+			want: `{"count":2,"interval":"1.500s","fail_after":1}` + "\n",
+		},
+		{
+			name: "emit defaults",
+			opts: format.Options{Output: format.JSONL, EmitDefaults: true},
+			msg:  &testpb.StreamRequest{Count: 2},
+			want: `{"count":2,"interval":null,"message":"","failAfter":0}` + "\n",
+		},
+		{
+			name: "emit defaults with proto names",
+			opts: format.Options{Output: format.JSON, EmitDefaults: true, ProtoNames: true},
+			msg:  &testpb.EchoResponse{Message: "hi"},
+			want: "{\n  \"message\": \"hi\",\n  \"number\": 0,\n  \"index\": 0\n}\n",
+		},
+		{
+			name: "nested and repeated",
+			opts: format.Options{Output: format.JSON},
+			msg:  &testpb.ClientStreamResponse{Count: 2, Sum: 3, Messages: []string{"a", "b"}},
+			want: "{\n  \"count\": 2,\n  \"sum\": \"3\",\n  \"messages\": [\n    \"a\",\n    \"b\"\n  ]\n}\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFormatter(t, tt.opts)
+			msg := dynamicOf(t, tt.msg)
+			first := appendString(t, f, msg)
+			// The formatter reuses its buffers: a second run must not differ.
+			second := appendString(t, f, msg)
+			if first != tt.want {
+				t.Errorf("output:\n%s\nwant:\n%s", first, tt.want)
+			}
+			if second != first {
+				t.Errorf("second run differs:\n%s\nfirst:\n%s", second, first)
+			}
+			if tt.opts.Output == format.JSONL && strings.Count(first, "\n") != 1 {
+				t.Errorf("jsonl output is not one line: %q", first)
+			}
+		})
+	}
+}
+
+func TestFormatterAppendKeepsDst(t *testing.T) {
+	t.Parallel()
+	f := newFormatter(t, format.Options{Output: format.JSONL})
+	out, err := f.Append([]byte("before\n"), dynamicOf(t, &testpb.EchoResponse{Number: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = f.Append(out, dynamicOf(t, &testpb.EchoResponse{Number: 2}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "before\n{\"number\":1}\n{\"number\":2}\n"; string(out) != want {
+		t.Errorf("got %q, want %q", out, want)
+	}
+}
+
+// TestFormatterText checks the text output by reading it back: prototext
+// varies its white space on purpose, so its exact bytes are not a contract.
+func TestFormatterText(t *testing.T) {
+	t.Parallel()
+	want := &testpb.ClientStreamResponse{Count: 2, Sum: 3, Messages: []string{"a", "b"}}
+	out := appendString(t, newFormatter(t, format.Options{Output: format.Text}), dynamicOf(t, want))
+	// One field a line and the trailing newline, nothing more: prototext
+	// only varies the spaces after the colons.
+	shape := regexp.MustCompile(`^count: +2\nsum: +3\nmessages: +"a"\nmessages: +"b"\n$`)
+	if !shape.MatchString(out) {
+		t.Errorf("text output %q does not match %s", out, shape)
+	}
+	got := &testpb.ClientStreamResponse{}
+	if err := prototext.Unmarshal([]byte(out), got); err != nil {
+		t.Fatalf("output is not protobuf text: %v\n%s", err, out)
+	}
+	if !proto.Equal(got, want) {
+		t.Errorf("read back %v, want %v", got, want)
+	}
+}
+
+func TestNewFormatterRejectsUnknownOutput(t *testing.T) {
+	t.Parallel()
+	_, err := format.NewFormatter(format.Options{Output: "yaml"})
+	if err == nil || !strings.Contains(err.Error(), `"yaml"`) || !strings.Contains(err.Error(), "jsonl") {
+		t.Errorf("NewFormatter(yaml) = %v, want an error naming yaml and the accepted outputs", err)
+	}
+}
+
+// protosetTypes resolves every type of the test server, as a protoset given
+// with --protoset would. The test binary does not link the hidden types, so
+// only this resolver knows them.
+func protosetTypes(t *testing.T) descsource.TypeResolver {
+	t.Helper()
+	src, err := descsource.FromProtosets([]string{protosetPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src.Types()
+}
+
+// secretAny packs a grpcx.test.hidden.v1.Secret built from types.
+func secretAny(t *testing.T, types descsource.TypeResolver) *anypb.Any {
+	t.Helper()
+	mt, err := types.FindMessageByName("grpcx.test.hidden.v1.Secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := mt.New()
+	fields := secret.Descriptor().Fields()
+	secret.Set(fields.ByName("code"), protoreflect.ValueOfString("s3cret"))
+	secret.Set(fields.ByName("level"), protoreflect.ValueOfInt64(7))
+	a, err := anypb.New(secret.Interface())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestFormatterAnyWithResolver(t *testing.T) {
+	t.Parallel()
+	types := protosetTypes(t)
+	msg := dynamicOf(t, &testpb.HiddenResponse{Detail: secretAny(t, types)})
+
+	f := newFormatter(t, format.Options{Output: format.JSON, Resolver: types})
+	want := `{
+  "detail": {
+    "@type": "type.googleapis.com/grpcx.test.hidden.v1.Secret",
+    "code": "s3cret",
+    "level": "7"
+  }
+}
+`
+	if got := appendString(t, f, msg); got != want {
+		t.Errorf("output:\n%s\nwant:\n%s", got, want)
+	}
+
+	// Without the resolver the type is unknown, which proves it was used.
+	if out, err := newFormatter(t, format.Options{Output: format.JSON}).Append(nil, msg); err == nil {
+		t.Errorf("formatting an Any of an unknown type succeeded:\n%s", out)
+	}
+}
+
+// TestFormatterJSONLUnknownAny checks that a message that cannot be shown as
+// JSON keeps jsonl's promise of one line a message, so that line-oriented
+// consumers (while read, jq -c, split) stay in step.
+func TestFormatterJSONLUnknownAny(t *testing.T) {
+	t.Parallel()
+	msg := dynamicOf(t, &testpb.HiddenResponse{Detail: secretAny(t, protosetTypes(t))})
+	out, err := newFormatter(t, format.Options{Output: format.JSONL}).Append(nil, msg)
+	if err == nil {
+		t.Fatalf("formatting an Any of an unknown type succeeded:\n%s", out)
+	}
+	if len(out) == 0 {
+		return // nothing printed: nothing to check
+	}
+	if !strings.Contains(string(out), "grpcx.test.hidden.v1.Secret") {
+		t.Errorf("fallback output does not name the type:\n%s", out)
+	}
+	if n := strings.Count(string(out), "\n"); n != 1 || !strings.HasSuffix(string(out), "\n") {
+		t.Errorf("jsonl fallback output is %d lines, want 1:\n%s", n, out)
+	}
+}
