@@ -8,13 +8,15 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+
+	"golang.org/x/net/http/httpproxy"
 )
 
 // proxyFor returns the HTTPS proxy to reach addr through, from HTTPS_PROXY
-// and NO_PROXY, as grpc-go does for its default dialer, or nil.
+// and NO_PROXY (read at each call), as grpc-go does for its default dialer,
+// or nil. Loopback addresses never go through a proxy.
 func proxyFor(addr string) (*url.URL, error) {
-	req := &http.Request{URL: &url.URL{Scheme: "https", Host: addr}}
-	return http.ProxyFromEnvironment(req)
+	return httpproxy.FromEnvironment().ProxyFunc()(&url.URL{Scheme: "https", Host: addr})
 }
 
 // dialProxy opens a tunnel to addr through an HTTP CONNECT proxy.
@@ -48,8 +50,9 @@ func dialProxy(ctx context.Context, d *net.Dialer, proxy *url.URL, addr string) 
 		conn.Close()
 		return nil, fmt.Errorf("proxy %s: %w", proxy.Host, err)
 	}
-	resp.Body.Close()
+	// The body of a successful CONNECT is the tunnel: never read or close it.
 	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
 		conn.Close()
 		return nil, fmt.Errorf("proxy %s refused CONNECT %s: %s", proxy.Host, addr, resp.Status)
 	}
