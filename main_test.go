@@ -42,6 +42,7 @@ func TestScripts(t *testing.T) {
 			for k, v := range servers {
 				env.Setenv(k, v)
 			}
+			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
 			return nil
 		},
 	})

@@ -33,6 +33,7 @@ type CallOptions struct {
 	ShowSecrets        bool
 	FormatError        bool
 	Compress           string
+	Cache              cacheOptions
 }
 
 // envelope is the -o value that prints the whole call as one JSON document.
@@ -94,6 +95,8 @@ NotFound is 69).`,
 	fl.CountVarP(&opts.Verbose, "verbose", "v", "narrate the call on stderr: method, metadata, messages, trailers, status, time (-vv: timing and wire sizes of each message)")
 	fl.BoolVar(&opts.ShowSecrets, "show-secrets", false, "show authorization, cookie and *-token header values in verbose and envelope output")
 	fl.BoolVar(&opts.FormatError, "format-error", false, "print a failed call's status on stderr as a JSON object (code, name, message, details)")
+	fl.BoolVar(&opts.Cache.NoCache, "no-cache", false, "neither use nor update the descriptor cache")
+	fl.DurationVar(&opts.Cache.TTL, "cache-ttl", defaultCacheTTL, "how long cached descriptors are used before reflection is asked again first")
 	fl.StringVar(&opts.Compress, "compress", "", "compress requests with `ALGORITHM` (gzip); compressed responses are always accepted")
 	fl.BoolVar(&opts.EmitDefaults, "emit-defaults", false, "print fields that hold their default value")
 	fl.BoolVar(&opts.ProtoNames, "proto-names", false, "print .proto field names instead of lowerCamelCase JSON names")
@@ -115,7 +118,7 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 		return maxTimeError(ctx, err)
 	}
 	defer s.Close()
-	method, err := findMethod(s, opts.Method)
+	method, check, err := opts.resolveMethod(s, verbose)
 	if err != nil {
 		opts.Conn.explainNotGRPC(ctx, err, reflectionPath, s.rpcHeaders, opts.IO.ErrOut, opts.ShowSecrets)
 		return maxTimeError(ctx, err)
@@ -137,6 +140,11 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 		verbose.OnResolveMethod(invoke.MethodPath(method), string(invoke.KindOf(method)))
 		handler = verbose
 	}
+	var validating *validatingHandler
+	if check != nil {
+		validating = &validatingHandler{Handler: handler, result: check}
+		handler = validating
+	}
 	var callOpts []grpc.CallOption
 	if opts.Conn.MaxMsgSize > 0 {
 		// Only the method's responses: reflection keeps grpc-go's limit.
@@ -149,6 +157,11 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 	if perr := printer.Err(); perr != nil && err == nil {
 		return perr
 	}
+	if validating != nil && err == nil {
+		if serr := validating.staleRequestError(); serr != nil {
+			return serr
+		}
+	}
 	if env, ok := printer.(*format.EnvelopePrinter); ok && err != nil {
 		if _, isStatus := status.FromError(err); !isStatus {
 			env.Close(err)
@@ -157,6 +170,29 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 	cerr := opts.callError(maxTimeError(ctx, err), types)
 	opts.Conn.explainNotGRPC(ctx, err, invoke.MethodPath(method), s.rpcHeaders, opts.IO.ErrOut, opts.ShowSecrets)
 	return cerr
+}
+
+// resolveMethod finds the method, in the descriptor cache when it can; a
+// cached method comes with the channel on which reflection's view of it
+// arrives while the call runs.
+func (o *CallOptions) resolveMethod(s *session, verbose *format.VerbosePrinter) (protoreflect.MethodDescriptor, <-chan validation, error) {
+	mc := o.openCache()
+	if mc != nil {
+		if m := mc.lookup(o.Method); m != nil {
+			if verbose != nil {
+				verbose.Notef("descriptors from the cache; checking them with reflection while the call runs")
+			}
+			return m, mc.validate(s.src, m), nil
+		}
+	}
+	m, err := findMethod(s, o.Method)
+	if err != nil {
+		return nil, nil, err
+	}
+	if mc != nil {
+		mc.store(m)
+	}
+	return m, nil, nil
 }
 
 // callPrinter is what prints responses: plain messages or the envelope.

@@ -75,6 +75,11 @@ func (p *VerbosePrinter) printf(format string, args ...any) {
 	fmt.Fprintf(p.w, format, args...)
 }
 
+// Notef prints one line of narration.
+func (p *VerbosePrinter) Notef(format string, args ...any) {
+	p.printf("* "+format+"\n", args...)
+}
+
 // OnResolveMethod reports the method about to be called, by its HTTP/2
 // path (/pkg.Service/Method), and its kind.
 func (p *VerbosePrinter) OnResolveMethod(path, kind string) {

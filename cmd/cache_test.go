@@ -1,0 +1,274 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bufbuild/protocompile"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/reflection"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/grpcx/grpcx/descsource"
+	"github.com/grpcx/grpcx/internal/latencyproxy"
+	"github.com/grpcx/grpcx/testserver"
+)
+
+// Three versions of one service: v2 renames and adds response fields, v3
+// moves a request field to another number.
+var schemaVersions = map[string]string{
+	"v1": `syntax = "proto3"; package evolve.v1;
+		message HelloRequest { string name = 1; }
+		message HelloReply { string greeting = 1; }
+		service Greeter { rpc Hello(HelloRequest) returns (HelloReply); }`,
+	"v2": `syntax = "proto3"; package evolve.v1;
+		message HelloRequest { string name = 1; }
+		message HelloReply { string text = 1; int32 count = 2; }
+		service Greeter { rpc Hello(HelloRequest) returns (HelloReply); }`,
+	"v3": `syntax = "proto3"; package evolve.v1;
+		message HelloRequest { string name = 7; }
+		message HelloReply { string greeting = 1; }
+		service Greeter { rpc Hello(HelloRequest) returns (HelloReply); }`,
+}
+
+// serveSchema serves the Greeter of one schema version on addr, with
+// reflection, answering with the request's first string field copied into
+// every string field of the reply and 2 into any int32.
+func serveSchema(t *testing.T, addr, version string) (stop func()) {
+	t.Helper()
+	compiled, err := (&protocompile.Compiler{Resolver: &protocompile.SourceResolver{
+		Accessor: protocompile.SourceAccessorFromMap(map[string]string{"evolve.proto": schemaVersions[version]}),
+	}}).Compile(context.Background(), "evolve.proto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd := compiled[0]
+	files := new(protoregistry.Files)
+	if err := files.RegisterFile(fd); err != nil {
+		t.Fatal(err)
+	}
+	method := fd.Services().Get(0).Methods().Get(0)
+	s := grpc.NewServer()
+	s.RegisterService(&grpc.ServiceDesc{
+		ServiceName: string(fd.Services().Get(0).FullName()),
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{MethodName: "Hello", Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			in := dynamicpb.NewMessage(method.Input())
+			if err := dec(in); err != nil {
+				return nil, err
+			}
+			name := in.Get(in.Descriptor().Fields().Get(0)).String()
+			out := dynamicpb.NewMessage(method.Output())
+			for i := 0; i < out.Descriptor().Fields().Len(); i++ {
+				f := out.Descriptor().Fields().Get(i)
+				if f.Kind() == protoreflect.StringKind {
+					out.Set(f, protoreflect.ValueOfString(name))
+				} else {
+					out.Set(f, protoreflect.ValueOfInt32(2))
+				}
+			}
+			return out, nil
+		}}},
+	}, struct{}{})
+	reflectionv1.RegisterServerReflectionServer(s, reflection.NewServerV1(reflection.ServerOptions{Services: s, DescriptorResolver: files}))
+	var lis net.Listener
+	for i := 0; ; i++ { // the previous version may still hold the port for a moment
+		if lis, err = net.Listen("tcp", addr); err == nil || i == 50 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(lis)
+	return s.Stop
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	return lis.Addr().String()
+}
+
+// runGrpcx runs grpcx in-process and returns its exit code and output.
+func runGrpcx(args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = Main(context.Background(), args, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestCacheFollowsSchemaChange(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	addr := freeAddr(t)
+	call := []string{"call", "--plaintext", "-o", "jsonl", "-v", addr, "evolve.v1.Greeter/Hello", "-d", `{"name": "ada"}`}
+
+	stop := serveSchema(t, addr, "v1")
+	code, out, errOut := runGrpcx(call...)
+	if code != 0 || out != `{"greeting":"ada"}`+"\n" || strings.Contains(errOut, "from the cache") {
+		t.Fatalf("first call (uncached): exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+	code, out, errOut = runGrpcx(call...)
+	if code != 0 || out != `{"greeting":"ada"}`+"\n" || !strings.Contains(errOut, "from the cache") {
+		t.Fatalf("second call (cached): exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+	stop()
+
+	// The response type changed: the cached call must print what the
+	// server means now, not the old field names.
+	stop = serveSchema(t, addr, "v2")
+	code, out, errOut = runGrpcx(call...)
+	if code != 0 || out != `{"text":"ada","count":2}`+"\n" {
+		t.Fatalf("cached call after the response type changed: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+	code, out, errOut = runGrpcx(call...)
+	if code != 0 || out != `{"text":"ada","count":2}`+"\n" || !strings.Contains(errOut, "from the cache") {
+		t.Fatalf("call with the refreshed cache: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+	stop()
+
+	// The request type changed: the request went out in the old encoding,
+	// which is reported, and the next call uses the new one.
+	stop = serveSchema(t, addr, "v3")
+	defer stop()
+	code, _, errOut = runGrpcx(call...)
+	if code != exitFailure || !strings.Contains(errOut, "definition of evolve.v1.HelloRequest changed since it was cached") {
+		t.Fatalf("cached call after the request type changed: exit %d, stderr %s", code, errOut)
+	}
+	code, out, errOut = runGrpcx(call...)
+	if code != 0 || out != `{"greeting":"ada"}`+"\n" {
+		t.Fatalf("call after the refresh: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+}
+
+func TestCacheRefreshesForUnknownMethodAndHonoursNoCache(t *testing.T) {
+	cacheHome := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cacheHome)
+	addr := startTestserver(t)
+	unary := []string{"call", "--plaintext", "-v", addr, "grpcx.test.v1.TestService/Unary"}
+	if code, _, errOut := runGrpcx(unary...); code != 0 {
+		t.Fatalf("first call: %d %s", code, errOut)
+	}
+	// Another service of the same target is not in the entry yet: it is
+	// fetched and added, and both are then served from the cache.
+	who := []string{"call", "--plaintext", "-v", "-H", "authorization: Bearer " + testserver.DefaultAuthToken, addr, "grpcx.test.v1.AuthService/WhoAmI"}
+	if code, _, errOut := runGrpcx(who...); code != 0 || strings.Contains(errOut, "from the cache") {
+		t.Fatalf("call of an uncached service: %d %s", code, errOut)
+	}
+	// -H is also sent on reflection, so it is part of the key: use the
+	// same headers for the first call's entry.
+	for _, args := range [][]string{unary} {
+		if code, _, errOut := runGrpcx(args...); code != 0 || !strings.Contains(errOut, "from the cache") {
+			t.Fatalf("repeat call: %d %s", code, errOut)
+		}
+	}
+	if code, _, errOut := runGrpcx(append([]string{"call", "--no-cache"}, unary[1:]...)...); code != 0 || strings.Contains(errOut, "from the cache") {
+		t.Fatalf("--no-cache: %d %s", code, errOut)
+	}
+	if code, _, errOut := runGrpcx(append([]string{"call", "--cache-ttl", "1ns"}, unary[1:]...)...); code != 0 || strings.Contains(errOut, "from the cache") {
+		t.Fatalf("expired entry: %d %s", code, errOut)
+	}
+}
+
+func startTestserver(t *testing.T) string {
+	t.Helper()
+	lis, err := testserver.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { testserver.Serve(ctx, lis, testserver.Options{}); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return lis.Addr().String()
+}
+
+func TestCacheConcurrentWriters(t *testing.T) {
+	cacheHome := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cacheHome)
+	addr := startTestserver(t)
+	methods := []string{"Unary", "ServerStream", "EchoTypes", "Payload", "Slow", "Pid"}
+	var wg sync.WaitGroup
+	errs := make(chan string, len(methods)*3)
+	for round := 0; round < 3; round++ {
+		for _, m := range methods {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d := `{}`
+				if m == "Slow" {
+					d = `{"duration": "0.001s"}`
+				}
+				if code, _, errOut := runGrpcx("call", "--plaintext", addr, "grpcx.test.v1.TestService/"+m, "-d", d); code != 0 {
+					errs <- fmt.Sprintf("%s: exit %d: %s", m, code, errOut)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	entries, _ := filepath.Glob(filepath.Join(cacheHome, "grpcx", "descriptors", "*"))
+	if len(entries) != 1 || !strings.HasSuffix(entries[0], ".protoset") {
+		t.Fatalf("cache directory holds %v, want one .protoset and no temporary files", entries)
+	}
+	c := &descsource.Cache{Dir: filepath.Dir(entries[0])}
+	files, err := c.Load(strings.TrimSuffix(filepath.Base(entries[0]), ".protoset"))
+	if err != nil || files == nil {
+		t.Fatalf("cache entry after concurrent writes: %v", err)
+	}
+	if _, err := files.FindDescriptorByName("grpcx.test.v1.TestService"); err != nil {
+		t.Fatalf("cache entry lacks the service: %v", err)
+	}
+	data, _ := os.ReadFile(entries[0])
+	if proto.Size(descsource.FileSet(files)) == 0 || len(data) == 0 {
+		t.Fatal("empty cache entry")
+	}
+}
+
+// TestCacheSavesRoundTrips puts a proxy adding 50 ms each way between grpcx
+// and the server and counts the round trips grpcx waits for.
+func TestCacheSavesRoundTrips(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: real network delays")
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	proxy, err := latencyproxy.Start(startTestserver(t), 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	call := []string{"call", "--plaintext", proxy.Addr, "grpcx.test.v1.TestService/Unary", "-d", `{"message": "far"}`}
+	measure := func() (int, time.Duration) {
+		proxy.Reset()
+		start := time.Now()
+		if code, _, errOut := runGrpcx(call...); code != 0 {
+			t.Fatalf("call through the proxy: %d %s", code, errOut)
+		}
+		return proxy.Turns(), time.Since(start)
+	}
+	uncached, uncachedTime := measure()
+	cached, cachedTime := measure()
+	t.Logf("round trips: uncached %d (%v), cached %d (%v)", uncached, uncachedTime, cached, cachedTime)
+	if cached >= uncached {
+		t.Errorf("a cached call waited for %d round trips, an uncached one %d: the cache saved none", cached, uncached)
+	}
+}

@@ -1,0 +1,176 @@
+package descsource
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+)
+
+// Cache keeps the descriptors reflection returned for a target on disk, so
+// that a repeat call needs no reflection round trip before it starts. Each
+// entry is a protoset file named by a hash of its key; writes go to a
+// temporary file renamed into place, so concurrent grpcx processes never
+// see a torn file (the last writer wins).
+type Cache struct {
+	// Dir holds the entries.
+	Dir string
+	// TTL is how long an entry is used; an older one is refetched.
+	TTL time.Duration
+}
+
+// DefaultCacheDir is grpcx's directory in the user's cache directory
+// ($XDG_CACHE_HOME, else ~/.cache, on Linux).
+func DefaultCacheDir() (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "grpcx", "descriptors"), nil
+}
+
+// CacheKey names the entry of a target reached with the given reflection
+// metadata: a server behind a gateway may show different schemas to
+// different credentials, so the metadata is part of the key. extra holds any
+// other connection settings that select what answers (the authority, say).
+func CacheKey(target string, reflectHeaders map[string][]string, extra ...string) string {
+	var b strings.Builder
+	b.WriteString(target)
+	for _, e := range extra {
+		b.WriteString("\x00")
+		b.WriteString(e)
+	}
+	names := make([]string, 0, len(reflectHeaders))
+	for k := range reflectHeaders {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		for _, v := range reflectHeaders[k] {
+			fmt.Fprintf(&b, "\x00%s=%s", k, v)
+		}
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	return hex.EncodeToString(sum[:16])
+}
+
+func (c *Cache) path(key string) string { return filepath.Join(c.Dir, key+".protoset") }
+
+// Load returns the files cached under key. It returns (nil, nil) when there
+// is no entry or the entry is older than TTL, and an error only for an entry
+// that cannot be read or parsed (which callers treat as a miss).
+func (c *Cache) Load(key string) (*protoregistry.Files, error) {
+	p := c.path(key)
+	info, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.TTL > 0 && time.Since(info.ModTime()) > c.TTL {
+		return nil, nil
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	set := new(descriptorpb.FileDescriptorSet)
+	if err := proto.Unmarshal(data, set); err != nil {
+		return nil, fmt.Errorf("descriptor cache %s: %w", p, err)
+	}
+	files, err := protodesc.NewFiles(set)
+	if err != nil {
+		return nil, fmt.Errorf("descriptor cache %s: %w", p, err)
+	}
+	return files, nil
+}
+
+// Store writes files under key, atomically.
+func (c *Cache) Store(key string, files *protoregistry.Files) error {
+	set := FileSet(files)
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(set)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+		return fmt.Errorf("descriptor cache: %w", err)
+	}
+	tmp, err := os.CreateTemp(c.Dir, key+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("descriptor cache: %w", err)
+	}
+	_, werr := tmp.Write(data)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("descriptor cache: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), c.path(key)); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("descriptor cache: %w", err)
+	}
+	return nil
+}
+
+// FileSet returns every file of files as a FileDescriptorSet, dependencies
+// before the files that import them.
+func FileSet(files *protoregistry.Files) *descriptorpb.FileDescriptorSet {
+	set := new(descriptorpb.FileDescriptorSet)
+	seen := map[string]bool{}
+	var add func(fd protoreflect.FileDescriptor)
+	add = func(fd protoreflect.FileDescriptor) {
+		if seen[fd.Path()] {
+			return
+		}
+		seen[fd.Path()] = true
+		imports := fd.Imports()
+		for i := 0; i < imports.Len(); i++ {
+			add(imports.Get(i).FileDescriptor)
+		}
+		set.File = append(set.File, protodesc.ToFileDescriptorProto(fd))
+	}
+	files.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
+		add(fd)
+		return true
+	})
+	return set
+}
+
+// FromFiles returns a source over a set of files, such as a cache entry.
+func FromFiles(files *protoregistry.Files) Source { return newFileSource(files) }
+
+// Collect returns a registry holding the files that define ds and every
+// file they import, for storing in a [Cache].
+func Collect(ds ...protoreflect.Descriptor) (*protoregistry.Files, error) {
+	files := new(protoregistry.Files)
+	for _, d := range ds {
+		if err := registerWithDeps(files, d.ParentFile()); err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
+}
+
+// Merge adds to into the files of from that it lacks by path, and returns
+// into. A file present in both keeps into's version.
+func Merge(into, from *protoregistry.Files) (*protoregistry.Files, error) {
+	var err error
+	from.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
+		err = registerWithDeps(into, fd)
+		return err == nil
+	})
+	return into, err
+}
