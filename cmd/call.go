@@ -218,7 +218,13 @@ func (o *CallOptions) printer(method protoreflect.MethodDescriptor, types format
 	if o.Output == envelope {
 		return format.NewEnvelopePrinter(o.IO.Out, invoke.MethodPath(method), formatter, types, o.ShowSecrets), nil
 	}
-	return format.NewCallPrinter(o.IO.Out, o.IO.ErrOut, formatter), nil
+	// Verbose narration goes to stderr as events happen; keep stdout in
+	// step with it by flushing each message at once.
+	delay := format.DefaultFlushDelay
+	if o.Verbose > 0 {
+		delay = 0
+	}
+	return format.NewCallPrinter(o.IO.Out, o.IO.ErrOut, formatter, delay), nil
 }
 
 // maxTimeError says when --max-time is what ended the operation.

@@ -1,10 +1,10 @@
 package format
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -16,7 +16,7 @@ import (
 // final status and trailers for the caller, which decides how to report a
 // failure once the call has returned.
 type CallPrinter struct {
-	out     *bufio.Writer
+	out     *delayedWriter
 	warn    io.Writer
 	f       *Formatter
 	buf     []byte
@@ -28,9 +28,11 @@ type CallPrinter struct {
 }
 
 // NewCallPrinter returns a printer writing responses to out with f, and
-// warnings (a response that had to be printed in text format) to warn.
-func NewCallPrinter(out, warn io.Writer, f *Formatter) *CallPrinter {
-	return &CallPrinter{out: bufio.NewWriterSize(out, 64<<10), warn: warn, f: f}
+// warnings (a response that had to be printed in text format) to warn. Each
+// response reaches out within flushDelay of its arrival (see
+// [DefaultFlushDelay]); zero flushes each one before the next is handled.
+func NewCallPrinter(out, warn io.Writer, f *Formatter, flushDelay time.Duration) *CallPrinter {
+	return &CallPrinter{out: newDelayedWriter(out, flushDelay), warn: warn, f: f}
 }
 
 // OnSendHeaders does nothing: request metadata is shown only in verbose mode.
@@ -39,8 +41,9 @@ func (p *CallPrinter) OnSendHeaders(metadata.MD) {}
 // OnReceiveHeaders keeps the response headers.
 func (p *CallPrinter) OnReceiveHeaders(md metadata.MD) { p.Header = md }
 
-// OnReceiveResponse prints msg and flushes, so that each message of a slow
-// stream shows as soon as it arrives.
+// OnReceiveResponse prints msg. It is flushed within the printer's flush
+// delay, so each message of a slow stream shows as soon as it arrives while
+// a fast stream is written in large chunks.
 func (p *CallPrinter) OnReceiveResponse(msg proto.Message) {
 	p.Count++
 	if p.err != nil {
@@ -56,10 +59,9 @@ func (p *CallPrinter) OnReceiveResponse(msg proto.Message) {
 		return
 	}
 	if p.f.output == Text && p.Count > 1 {
-		p.out.WriteByte('\n')
+		p.out.Write(newline) // an empty line between text messages
 	}
-	p.out.Write(p.buf)
-	if err := p.out.Flush(); err != nil {
+	if _, err := p.out.Write(p.buf); err != nil {
 		p.err = fmt.Errorf("write response %d: %w", p.Count, err)
 	}
 }
@@ -67,8 +69,12 @@ func (p *CallPrinter) OnReceiveResponse(msg proto.Message) {
 // OnReceiveTrailers keeps the final status and trailers.
 func (p *CallPrinter) OnReceiveTrailers(st *status.Status, md metadata.MD) {
 	p.Status, p.Trailer = st, md
-	p.out.Flush()
+	if err := p.out.Flush(); err != nil && p.err == nil {
+		p.err = fmt.Errorf("write responses: %w", err)
+	}
 }
 
 // Err returns the first error met while printing responses.
 func (p *CallPrinter) Err() error { return p.err }
+
+var newline = []byte{'\n'}

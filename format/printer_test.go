@@ -26,7 +26,7 @@ func (w *recordingWriter) Write(p []byte) (int, error) {
 func TestCallPrinterFlushesEachResponse(t *testing.T) {
 	t.Parallel()
 	w := &recordingWriter{}
-	p := format.NewCallPrinter(w, io.Discard, newFormatter(t, format.Options{Output: format.JSONL}))
+	p := format.NewCallPrinter(w, io.Discard, newFormatter(t, format.Options{Output: format.JSONL}), 0)
 	p.OnSendHeaders(metadata.MD{})
 	p.OnReceiveHeaders(metadata.Pairs("x-h", "1"))
 	for i := int32(0); i < 3; i++ {
@@ -52,7 +52,7 @@ func TestCallPrinterFlushesEachResponse(t *testing.T) {
 func TestCallPrinterSeparatesTextMessages(t *testing.T) {
 	t.Parallel()
 	var out strings.Builder
-	p := format.NewCallPrinter(&out, io.Discard, newFormatter(t, format.Options{Output: format.Text}))
+	p := format.NewCallPrinter(&out, io.Discard, newFormatter(t, format.Options{Output: format.Text}), format.DefaultFlushDelay)
 	p.OnReceiveResponse(dynamicOf(t, &testpb.EchoResponse{Number: 1}))
 	p.OnReceiveResponse(dynamicOf(t, &testpb.EchoResponse{Number: 2}))
 	p.OnReceiveTrailers(status.New(codes.OK, ""), nil)

@@ -1,6 +1,7 @@
 // Package latencyproxy is a TCP proxy that delays everything it forwards,
-// to make round trips visible: the descriptor cache's test and benchmark use
-// it to count the round trips a call makes.
+// to make round trips visible: with a delay of d each way, every round trip
+// a client waits for costs 2d, so elapsed time counts them. The descriptor
+// cache's test and benchmark use it.
 package latencyproxy
 
 import (
@@ -11,28 +12,15 @@ import (
 )
 
 // Proxy forwards connections from Addr to a target, delaying each chunk of
-// data by Delay in each direction. It counts turns: how many times the
-// traffic switched from the client talking to the server answering, which is
-// the number of round trips the client waited for.
+// data by Delay in each direction.
 type Proxy struct {
 	Addr  string
 	Delay time.Duration
 
 	lis    net.Listener
 	target string
-	mu     sync.Mutex
-	turns  int
-	last   direction
 	wg     sync.WaitGroup
 }
-
-type direction int
-
-const (
-	none direction = iota
-	up             // client to server
-	down           // server to client
-)
 
 // Start listens on 127.0.0.1 and forwards to target.
 func Start(target string, delay time.Duration) (*Proxy, error) {
@@ -44,20 +32,6 @@ func Start(target string, delay time.Duration) (*Proxy, error) {
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
-}
-
-// Turns returns the round trips counted since the last Reset.
-func (p *Proxy) Turns() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.turns
-}
-
-// Reset zeroes the count.
-func (p *Proxy) Reset() {
-	p.mu.Lock()
-	p.turns, p.last = 0, none
-	p.mu.Unlock()
 }
 
 // Close stops accepting; open connections end when their peers close.
@@ -75,14 +49,14 @@ func (p *Proxy) accept() {
 			c.Close()
 			continue
 		}
-		go p.pipe(c, s, up)
-		go p.pipe(s, c, down)
+		go p.pipe(c, s)
+		go p.pipe(s, c)
 	}
 }
 
 // pipe copies src to dst, holding each chunk for Delay. Chunks keep their
 // order: each is scheduled Delay after it was read.
-func (p *Proxy) pipe(src, dst net.Conn, dir direction) {
+func (p *Proxy) pipe(src, dst net.Conn) {
 	type chunk struct {
 		data []byte
 		at   time.Time
@@ -102,7 +76,6 @@ func (p *Proxy) pipe(src, dst net.Conn, dir direction) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			p.note(dir)
 			queue <- chunk{append([]byte(nil), buf[:n]...), time.Now().Add(p.Delay)}
 		}
 		if err != nil {
@@ -112,13 +85,4 @@ func (p *Proxy) pipe(src, dst net.Conn, dir direction) {
 			return
 		}
 	}
-}
-
-func (p *Proxy) note(dir direction) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if dir == down && p.last == up {
-		p.turns++
-	}
-	p.last = dir
 }
