@@ -2,12 +2,12 @@ package format
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // Output names a way to print messages.
@@ -45,10 +45,9 @@ type Options struct {
 // Formatter must not be used by two goroutines at once.
 type Formatter struct {
 	output  Output
-	json    protojson.MarshalOptions
+	json    protojson.MarshalOptions // compact for JSONL, indented for JSON
 	text    prototext.MarshalOptions
 	scratch []byte
-	indent  bytes.Buffer
 }
 
 // NewFormatter returns a formatter for opts, or an error naming the
@@ -64,6 +63,9 @@ func NewFormatter(opts Options) (*Formatter, error) {
 	return &Formatter{
 		output: opts.Output,
 		json: protojson.MarshalOptions{
+			Multiline:       opts.Output == JSON,
+			AllowPartial:    true, // print what arrived; skip the required-field walk
+			Indent:          jsonIndent(opts.Output),
 			EmitUnpopulated: opts.EmitDefaults,
 			UseProtoNames:   opts.ProtoNames,
 			Resolver:        opts.Resolver,
@@ -101,19 +103,68 @@ func (f *Formatter) Append(dst []byte, m proto.Message) ([]byte, error) {
 		}
 		return out, &FallbackError{Err: err}
 	}
-	// protojson varies its white space on purpose; re-spacing it makes the
-	// output stable for diffs and golden files.
-	f.indent.Reset()
-	if f.output == JSONL {
-		err = json.Compact(&f.indent, f.scratch)
-	} else {
-		err = json.Indent(&f.indent, f.scratch, "", "  ")
+	// protojson varies its white space on purpose, but only in one way per
+	// binary; respace just that, in place, to keep output stable for diffs
+	// and golden files without re-indenting every message.
+	out := f.scratch
+	if f.output == JSONL && jsonVaries.compact {
+		out = dropExtraSpace(out, ',')
+	} else if f.output == JSON && jsonVaries.indented {
+		out = dropExtraSpace(out, ':')
 	}
-	if err != nil {
-		return dst, err
-	}
-	dst = append(dst, f.indent.Bytes()...)
+	dst = append(dst, out...)
 	return append(dst, '\n'), nil
+}
+
+func jsonIndent(o Output) string {
+	if o == JSON {
+		return "  "
+	}
+	return ""
+}
+
+// jsonVaries records how this binary's protojson varies its spacing: a
+// space after each comma in compact output, or a second space after each
+// colon in indented output. protojson decides once per binary.
+var jsonVaries = func() (v struct{ compact, indented bool }) {
+	probe := &structpb.Struct{Fields: map[string]*structpb.Value{
+		"a": structpb.NewNumberValue(1),
+		"b": structpb.NewNumberValue(2),
+	}}
+	compact, _ := protojson.MarshalOptions{}.Marshal(probe)
+	indented, _ := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(probe)
+	v.compact = bytes.Contains(compact, []byte(", "))
+	v.indented = bytes.Contains(indented, []byte(":  "))
+	return v
+}()
+
+// dropExtraSpace removes the space protojson adds after sep outside
+// strings, in place: ", " becomes "," and ":  " becomes ": ".
+func dropExtraSpace(b []byte, sep byte) []byte {
+	out := b[:0]
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		out = append(out, c)
+		switch {
+		case inString && c == '\\':
+			i++
+			if i < len(b) {
+				out = append(out, b[i])
+			}
+		case c == '"':
+			inString = !inString
+		case !inString && c == sep && i+1 < len(b) && b[i+1] == ' ':
+			if sep == ':' {
+				out = append(out, ' ') // the one space that belongs
+				i++
+			}
+			if i+1 < len(b) && b[i+1] == ' ' {
+				i++
+			}
+		}
+	}
+	return out
 }
 
 // FallbackError is returned by [Formatter.Append] when a message could not be

@@ -86,6 +86,7 @@ func MethodPath(md protoreflect.MethodDescriptor) string {
 // from next when the input fails (after cancelling the call).
 func Invoke(ctx context.Context, cc grpc.ClientConnInterface, method protoreflect.MethodDescriptor,
 	md metadata.MD, next RequestSupplier, h Handler, opts ...grpc.CallOption) error {
+	opts = append([]grpc.CallOption{grpc.ForceCodecV2(dynamicCodec{})}, opts...)
 	c := &call{cc: cc, method: method, path: MethodPath(method), next: next, h: h, opts: opts}
 	if md == nil {
 		md = metadata.MD{}

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// report is everything the runner measured; -json prints it as is.
+type report struct {
+	Rounds int           `json:"rounds"`
+	Server string        `json:"server"`
+	Other  string        `json:"other,omitempty"` // the GRPCX_BENCH_OTHER command prefix
+	Cases  []*caseResult `json:"cases"`
+	Memory *memoryResult `json:"memory,omitempty"`
+}
+
+// caseResult is one case's samples and medians, by client name ("grpcx",
+// "stub", "other").
+type caseResult struct {
+	Name      string                   `json:"name"`
+	Method    string                   `json:"method"`
+	Clients   map[string]*clientResult `json:"clients"`
+	WallRatio float64                  `json:"wall_ratio"`     // grpcx/stub median wall time
+	Goal      float64                  `json:"goal,omitempty"` // largest acceptable WallRatio
+	Result    string                   `json:"result,omitempty"`
+}
+
+// clientResult is one client's samples on a case and their medians.
+type clientResult struct {
+	Median  sample   `json:"median"`
+	Samples []sample `json:"samples"`
+}
+
+// memoryResult compares each client's median peak RSS on the large memory
+// case with the small one; only grpcx's growth has a goal.
+type memoryResult struct {
+	SmallRSS map[string]int64   `json:"small_rss_kib"` // by client name
+	LargeRSS map[string]int64   `json:"large_rss_kib"`
+	Growth   map[string]float64 `json:"rss_growth"` // large/small
+	Goal     float64            `json:"goal"`
+	Result   string             `json:"result"`
+}
+
+// finish computes the medians, the wall-time ratio and the verdict.
+func (r *caseResult) finish() {
+	for _, c := range r.Clients {
+		c.Median = medians(c.Samples)
+	}
+	r.WallRatio = ratio(float64(r.median("grpcx").Wall), float64(r.median("stub").Wall))
+	if r.Goal > 0 {
+		r.Result = verdict(r.WallRatio, r.Goal)
+	}
+}
+
+// median returns the medians of client, zero if it did not run.
+func (r *caseResult) median(client string) sample {
+	if c := r.Clients[client]; c != nil {
+		return c.Median
+	}
+	return sample{}
+}
+
+// memoryCheck returns the memory comparison, or nil unless both memory
+// cases ran.
+func memoryCheck(cases []*caseResult) *memoryResult {
+	var small, large *caseResult
+	for _, c := range cases {
+		switch c.Name {
+		case memorySmall:
+			small = c
+		case memoryLarge:
+			large = c
+		}
+	}
+	if small == nil || large == nil {
+		return nil
+	}
+	m := &memoryResult{SmallRSS: map[string]int64{}, LargeRSS: map[string]int64{}, Growth: map[string]float64{}, Goal: memoryGoal}
+	for name := range large.Clients {
+		m.SmallRSS[name], m.LargeRSS[name] = small.median(name).RSS, large.median(name).RSS
+		m.Growth[name] = ratio(float64(m.LargeRSS[name]), float64(m.SmallRSS[name]))
+	}
+	m.Result = verdict(m.Growth["grpcx"], m.Goal)
+	return m
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func verdict(ratio, goal float64) string {
+	if ratio <= goal {
+		return "PASS"
+	}
+	return "MISS"
+}
+
+// writeTable prints rep for people: three lines a case (wall, CPU, peak
+// RSS) with the medians of each client and their ratios, then the memory
+// comparison.
+func writeTable(w io.Writer, rep *report) error {
+	other := rep.Other != ""
+	head := fmt.Sprintf("rounds: %d, server: %s", rep.Rounds, rep.Server)
+	if other {
+		head += ", other: " + rep.Other
+	}
+	rows := [][]string{{"case", "metric", "grpcx", "stub", "grpcx/stub"}}
+	if other {
+		rows[0] = append(rows[0], "other", "other/grpcx")
+	}
+	rows[0] = append(rows[0], "goal", "result")
+	for _, c := range rep.Cases {
+		g, s, o := c.median("grpcx"), c.median("stub"), c.median("other")
+		metrics := []struct {
+			name    string
+			g, s, o float64
+			show    func(float64) string
+		}{
+			{"wall", float64(g.Wall), float64(s.Wall), float64(o.Wall), duration},
+			{"cpu", float64(g.CPU), float64(s.CPU), float64(o.CPU), duration},
+			{"rss", float64(g.RSS), float64(s.RSS), float64(o.RSS), kib},
+		}
+		for i, m := range metrics {
+			row := []string{"", m.name, m.show(m.g), m.show(m.s), fmt.Sprintf("%.2f", ratio(m.g, m.s))}
+			if other {
+				row = append(row, m.show(m.o), fmt.Sprintf("%.2f", ratio(m.o, m.g)))
+			}
+			if i == 0 {
+				row[0] = c.Name
+				if c.Goal > 0 {
+					row = append(row, fmt.Sprintf("≤%.2f", c.Goal), c.Result)
+				}
+			}
+			rows = append(rows, row)
+		}
+	}
+	if err := writeAligned(w, head, rows); err != nil {
+		return err
+	}
+	m := rep.Memory
+	if m == nil {
+		return nil
+	}
+	rows = [][]string{{"client", "10k", "1M", "1M/10k", "goal", "result"}}
+	for _, name := range []string{"grpcx", "stub", "other"} {
+		if growth, ok := m.Growth[name]; ok {
+			row := []string{name, kib(float64(m.SmallRSS[name])), kib(float64(m.LargeRSS[name])), fmt.Sprintf("%.2f", growth)}
+			if name == "grpcx" {
+				row = append(row, fmt.Sprintf("≤%.2f", m.Goal), m.Result)
+			}
+			rows = append(rows, row)
+		}
+	}
+	return writeAligned(w, "\nmemory: peak RSS of a ServerStream of 10,000 vs 1,000,000 messages", rows)
+}
+
+// writeAligned prints a heading line and then rows in aligned columns,
+// without trailing blanks. Short rows are padded to the first row's length,
+// since tabwriter aligns a column only over consecutive rows that have it.
+func writeAligned(w io.Writer, heading string, rows [][]string) error {
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
+	for _, row := range rows {
+		for range len(rows[0]) - len(row) {
+			row = append(row, "")
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lines := []string{heading}
+	for line := range strings.Lines(buf.String()) {
+		lines = append(lines, strings.TrimRight(line, " \n"))
+	}
+	_, err := fmt.Fprintln(w, strings.Join(lines, "\n"))
+	return err
+}
+
+// duration shows nanoseconds in ms below a second, in s above.
+func duration(ns float64) string {
+	if d := time.Duration(ns); d >= time.Second {
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+	return fmt.Sprintf("%.1fms", ns/float64(time.Millisecond))
+}
+
+// kib shows a KiB count in MiB.
+func kib(n float64) string { return fmt.Sprintf("%.1fMiB", n/1024) }

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMedian(t *testing.T) {
+	tests := []struct {
+		in   []int64
+		want int64
+	}{
+		{nil, 0},
+		{[]int64{7}, 7},
+		{[]int64{9, 1, 5}, 5},
+		{[]int64{4, 1, 3, 2}, 2}, // (2+3)/2 in integers
+		{[]int64{10, 30}, 20},
+	}
+	for _, tt := range tests {
+		if got := median(tt.in); got != tt.want {
+			t.Errorf("median(%v) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestSelectCases(t *testing.T) {
+	cases, err := selectCases("memory,unary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range cases {
+		names = append(names, c.name)
+	}
+	if got, want := strings.Join(names, ","), "unary,memory-10k,memory-1M"; got != want {
+		t.Errorf("selectCases: got %s, want %s", got, want)
+	}
+	if _, err := selectCases("unary,nope"); err == nil {
+		t.Error("selectCases accepted an unknown case")
+	}
+}
+
+// result builds a finished case from one sample per client.
+func result(name string, goal float64, samples map[string]sample) *caseResult {
+	r := &caseResult{Name: name, Goal: goal, Clients: map[string]*clientResult{}}
+	for client, s := range samples {
+		r.Clients[client] = &clientResult{Samples: []sample{s}}
+	}
+	r.finish()
+	return r
+}
+
+func TestWriteTable(t *testing.T) {
+	ms := time.Millisecond
+	rep := &report{Rounds: 1, Server: "127.0.0.1:1", Cases: []*caseResult{
+		result("unary", 1.3, map[string]sample{
+			"grpcx": {Wall: 12 * ms, CPU: 10 * ms, RSS: 20480},
+			"stub":  {Wall: 10 * ms, CPU: 8 * ms, RSS: 10240},
+		}),
+		result(memorySmall, 0, map[string]sample{
+			"grpcx": {Wall: 2 * time.Second, CPU: ms, RSS: 10240},
+			"stub":  {Wall: ms, CPU: ms, RSS: 10240},
+		}),
+		result(memoryLarge, 0, map[string]sample{
+			"grpcx": {Wall: ms, CPU: ms, RSS: 15360},
+			"stub":  {Wall: ms, CPU: ms, RSS: 11264},
+		}),
+	}}
+	rep.Memory = memoryCheck(rep.Cases)
+	var b strings.Builder
+	if err := writeTable(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	want := `rounds: 1, server: 127.0.0.1:1
+case        metric  grpcx    stub     grpcx/stub  goal   result
+unary       wall    12.0ms   10.0ms   1.20        ≤1.30  PASS
+            cpu     10.0ms   8.0ms    1.25
+            rss     20.0MiB  10.0MiB  2.00
+memory-10k  wall    2.00s    1.0ms    2000.00
+            cpu     1.0ms    1.0ms    1.00
+            rss     10.0MiB  10.0MiB  1.00
+memory-1M   wall    1.0ms    1.0ms    1.00
+            cpu     1.0ms    1.0ms    1.00
+            rss     15.0MiB  11.0MiB  1.36
+
+memory: peak RSS of a ServerStream of 10,000 vs 1,000,000 messages
+client  10k      1M       1M/10k  goal   result
+grpcx   10.0MiB  15.0MiB  1.50    ≤1.20  MISS
+stub    10.0MiB  11.0MiB  1.10
+`
+	if got := b.String(); got != want {
+		t.Errorf("writeTable:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -1,0 +1,73 @@
+package invoke
+
+import (
+	"fmt"
+
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// dynamicCodec is grpc-go's proto codec tuned for a client that prints what
+// it gets: it decodes without the required-field check (a walk of every
+// message that proto3 never needs, and that would hide a proto2 message the
+// user should see anyway) and reuses the message's storage from one
+// response to the next.
+type dynamicCodec struct{}
+
+var _ encoding.CodecV2 = dynamicCodec{}
+
+var (
+	marshalOpts   = proto.MarshalOptions{AllowPartial: true, UseCachedSize: true}
+	unmarshalOpts = proto.UnmarshalOptions{AllowPartial: true, Merge: true}
+)
+
+func (dynamicCodec) Name() string { return "proto" }
+
+func (dynamicCodec) Marshal(v any) (mem.BufferSlice, error) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("grpcx codec: cannot marshal %T", v)
+	}
+	size := proto.Size(m) // makes UseCachedSize safe
+	if mem.IsBelowBufferPoolingThreshold(size) {
+		buf, err := marshalOpts.MarshalAppend(make([]byte, 0, size), m)
+		if err != nil {
+			return nil, err
+		}
+		return mem.BufferSlice{mem.SliceBuffer(buf)}, nil
+	}
+	pool := mem.DefaultBufferPool()
+	buf := pool.Get(size)
+	if _, err := marshalOpts.MarshalAppend((*buf)[:0], m); err != nil {
+		pool.Put(buf)
+		return nil, err
+	}
+	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+}
+
+func (dynamicCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return fmt.Errorf("grpcx codec: cannot unmarshal into %T", v)
+	}
+	if mr := m.ProtoReflect(); mr.IsValid() {
+		clearFields(mr)
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	return unmarshalOpts.Unmarshal(buf.ReadOnlyData(), m)
+}
+
+// clearFields empties m but keeps its storage, unlike Reset, which
+// allocates new maps for a dynamic message.
+func clearFields(m protoreflect.Message) {
+	m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		m.Clear(fd)
+		return true
+	})
+	if len(m.GetUnknown()) > 0 {
+		m.SetUnknown(nil)
+	}
+}
