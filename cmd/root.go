@@ -15,6 +15,8 @@ server's reflection service or local .proto and protoset files for the schema.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// No generated completion command: building it costs every start-up.
+	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)

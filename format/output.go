@@ -3,6 +3,7 @@ package format
 import (
 	"bytes"
 	"fmt"
+	"sync"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/prototext"
@@ -107,9 +108,10 @@ func (f *Formatter) Append(dst []byte, m proto.Message) ([]byte, error) {
 	// binary; respace just that, in place, to keep output stable for diffs
 	// and golden files without re-indenting every message.
 	out := f.scratch
-	if f.output == JSONL && jsonVaries.compact {
+	varies := jsonVaries()
+	if f.output == JSONL && varies.compact {
 		out = dropExtraSpace(out, ',')
-	} else if f.output == JSON && jsonVaries.indented {
+	} else if f.output == JSON && varies.indented {
 		out = dropExtraSpace(out, ':')
 	}
 	dst = append(dst, out...)
@@ -123,10 +125,11 @@ func jsonIndent(o Output) string {
 	return ""
 }
 
-// jsonVaries records how this binary's protojson varies its spacing: a
+// jsonVaries reports how this binary's protojson varies its spacing: a
 // space after each comma in compact output, or a second space after each
-// colon in indented output. protojson decides once per binary.
-var jsonVaries = func() (v struct{ compact, indented bool }) {
+// colon in indented output. protojson decides once per binary; so does
+// this, on first use rather than at start-up, which every command pays.
+var jsonVaries = sync.OnceValue(func() (v struct{ compact, indented bool }) {
 	probe := &structpb.Struct{Fields: map[string]*structpb.Value{
 		"a": structpb.NewNumberValue(1),
 		"b": structpb.NewNumberValue(2),
@@ -136,7 +139,7 @@ var jsonVaries = func() (v struct{ compact, indented bool }) {
 	v.compact = bytes.Contains(compact, []byte(", "))
 	v.indented = bytes.Contains(indented, []byte(":  "))
 	return v
-}()
+})
 
 // dropExtraSpace removes the space protojson adds after sep outside
 // strings, in place: ", " becomes "," and ":  " becomes ": ".

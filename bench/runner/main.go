@@ -44,6 +44,7 @@ type options struct {
 	serverAddr string
 	verify     bool
 	json       bool
+	cache      bool
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -56,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&opts.stub, "stub", "", "built bench/stubclient binary (`PATH`, required)")
 	fs.StringVar(&opts.serverAddr, "server-addr", "", "use the test server already running at `ADDR` instead of starting one")
 	fs.BoolVar(&opts.verify, "verify", true, "before timing, check once per case that grpcx and the stub print the same bytes")
+	fs.BoolVar(&opts.cache, "cache", true, "also time a unary call with and without the descriptor cache through a proxy adding 50 ms each way")
 	fs.BoolVar(&opts.json, "json", false, "print the results as JSON instead of a table")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -72,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	inputs, err := writeInputs(dir, cases)
+	inputs, err := writeInputs(dir, append(cases, benchCase{name: "cache", input: `{"message":"hi"}`}))
 	if err != nil {
 		return err
 	}
@@ -94,12 +96,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rep.Cases = append(rep.Cases, res)
 	}
 	rep.Memory = memoryCheck(rep.Cases)
+	if opts.cache {
+		if rep.Cache, err = cacheCheck(ctx, opts.grpcx, addr, inputs["cache"], opts.rounds, stderr); err != nil {
+			return fmt.Errorf("cache: %w", err)
+		}
+	}
 	if opts.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	return writeTable(stdout, rep)
+	if err := writeTable(stdout, rep); err != nil {
+		return err
+	}
+	if rep.Cache != nil {
+		writeCache(stdout, rep.Cache)
+	}
+	return nil
 }
 
 // A client is one program under test.

@@ -16,6 +16,7 @@ type report struct {
 	Other  string        `json:"other,omitempty"` // the GRPCX_BENCH_OTHER command prefix
 	Cases  []*caseResult `json:"cases"`
 	Memory *memoryResult `json:"memory,omitempty"`
+	Cache  *cacheResult  `json:"cache,omitempty"`
 }
 
 // caseResult is one case's samples and medians, by client name ("grpcx",
