@@ -64,7 +64,7 @@ func (mc *methodCache) lookup(name string) protoreflect.MethodDescriptor {
 		return nil
 	}
 	mc.old = files
-	m, err := findMethod(&session{src: descsource.FromFiles(files)}, name)
+	m, err := descsource.FindMethod(descsource.FromFiles(files), name)
 	if err != nil {
 		return nil
 	}
@@ -99,7 +99,7 @@ func (mc *methodCache) validate(src descsource.Source, cached protoreflect.Metho
 	out := make(chan validation, 1)
 	go func() {
 		var v validation
-		if fresh, err := findMethod(&session{src: src}, string(cached.FullName())); err == nil {
+		if fresh, err := descsource.FindMethod(src, string(cached.FullName())); err == nil {
 			v.fresh = fresh
 			v.inputChanged = descsource.Fingerprint(fresh.Input()) != descsource.Fingerprint(cached.Input())
 			v.outputChanged = descsource.Fingerprint(fresh.Output()) != descsource.Fingerprint(cached.Output())

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/grpcx/grpcx/descsource"
 	"github.com/grpcx/grpcx/format"
 	"github.com/grpcx/grpcx/invoke"
 )
@@ -185,7 +186,8 @@ func (o *CallOptions) resolveMethod(s *session, verbose *format.VerbosePrinter) 
 			return m, mc.validate(s.src, m), nil
 		}
 	}
-	m, err := findMethod(s, o.Method)
+	m, err := descsource.FindMethod(s.src, o.Method)
+	err = describeSourceError(err)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -289,31 +291,4 @@ func (o *CallOptions) input() (io.Reader, func(), error) {
 		return f, func() { f.Close() }, nil
 	}
 	return strings.NewReader(o.Data), noop, nil
-}
-
-// findMethod resolves pkg.Service/Method or pkg.Service.Method, suggesting
-// near names when the service or the method is unknown.
-func findMethod(s *session, name string) (protoreflect.MethodDescriptor, error) {
-	name = strings.TrimPrefix(name, "/")
-	svcName, methodName, ok := strings.Cut(name, "/")
-	if !ok {
-		i := strings.LastIndexByte(name, '.')
-		if i < 0 {
-			return nil, usagef(fmt.Errorf("method %q must be written pkg.Service/Method or pkg.Service.Method", name))
-		}
-		svcName, methodName = name[:i], name[i+1:]
-	}
-	svc, err := findService(s.src, svcName)
-	if err != nil {
-		return nil, err
-	}
-	if m := svc.Methods().ByName(protoreflect.Name(methodName)); m != nil {
-		return m, nil
-	}
-	methods := svc.Methods()
-	names := make([]protoreflect.FullName, methods.Len())
-	for i := range names {
-		names[i] = methods.Get(i).FullName()
-	}
-	return nil, fmt.Errorf("service %s has no method %q%s", svc.FullName(), methodName, suggest(methodName, sortedNames(names)))
 }

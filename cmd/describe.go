@@ -2,13 +2,11 @@ package cmd
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"strings"
 
-	"github.com/jhump/protoreflect/v2/protoprint"
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/grpcx/grpcx/descsource"
+	"github.com/grpcx/grpcx/format"
 )
 
 // DescribeOptions are the inputs of the describe verb.
@@ -58,61 +56,9 @@ func runDescribe(ctx context.Context, opts *DescribeOptions) error {
 }
 
 func runDescribeSession(ctx context.Context, opts *DescribeOptions, s *session) error {
-	symbols := opts.Symbols
-	if len(symbols) == 0 {
-		names, err := s.src.ListServices()
-		if err != nil {
-			return describeSourceError(err)
-		}
-		for _, n := range names {
-			symbols = append(symbols, string(n))
-		}
+	ds, err := descsource.Resolve(s.src, opts.Symbols)
+	if err != nil {
+		return describeSourceError(err)
 	}
-	printer := &protoprint.Printer{Compact: true}
-	var out strings.Builder
-	for i, sym := range symbols {
-		d, err := findSymbol(s, sym)
-		if err != nil {
-			return err
-		}
-		text, err := printer.PrintProtoToString(d)
-		if err != nil {
-			return fmt.Errorf("print %s: %w", d.FullName(), err)
-		}
-		if i > 0 {
-			out.WriteByte('\n')
-		}
-		fmt.Fprintf(&out, "%s is %s:\n%s", d.FullName(), withArticle(kindName(d)), text)
-		if !strings.HasSuffix(text, "\n") {
-			out.WriteByte('\n')
-		}
-	}
-	_, err := io.WriteString(opts.IO.Out, out.String())
-	return err
-}
-
-// findSymbol resolves a symbol written the way users write them: with or
-// without a leading dot, and with a slash before a method name.
-func findSymbol(s *session, sym string) (protoreflect.Descriptor, error) {
-	name := strings.TrimPrefix(strings.ReplaceAll(sym, "/", "."), ".")
-	d, err := s.src.FindSymbol(protoreflect.FullName(name))
-	if err == nil {
-		return d, nil
-	}
-	if !isNotFound(err) {
-		return nil, describeSourceError(err)
-	}
-	services, lerr := s.src.ListServices()
-	if lerr != nil {
-		return nil, fmt.Errorf("symbol %q not found", name)
-	}
-	return nil, fmt.Errorf("symbol %q not found%s", name, suggest(name, services))
-}
-
-// withArticle puts "a" or "an" before a noun.
-func withArticle(noun string) string {
-	if strings.ContainsRune("aeiou", rune(noun[0])) {
-		return "an " + noun
-	}
-	return "a " + noun
+	return format.WriteDescriptions(opts.IO.Out, ds)
 }

@@ -3,13 +3,11 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/grpcx/grpcx/descsource"
+	"github.com/grpcx/grpcx/format"
 )
 
 // ListOptions are the inputs of the list verb.
@@ -66,52 +64,9 @@ func runList(ctx context.Context, opts *ListOptions) error {
 }
 
 func runListSession(ctx context.Context, opts *ListOptions, s *session) error {
-	if opts.Service == "" {
-		names, err := s.src.ListServices()
-		if err != nil {
-			return describeSourceError(err)
-		}
-		return writeNames(opts.IO.Out, names)
-	}
-	svc, err := findService(s.src, opts.Service)
+	names, err := descsource.List(s.src, opts.Service)
 	if err != nil {
-		return err
+		return describeSourceError(err)
 	}
-	methods := svc.Methods()
-	names := make([]protoreflect.FullName, methods.Len())
-	for i := range names {
-		names[i] = methods.Get(i).FullName()
-	}
-	return writeNames(opts.IO.Out, sortedNames(names))
-}
-
-func writeNames(w io.Writer, names []protoreflect.FullName) error {
-	var b strings.Builder
-	for _, n := range names {
-		b.WriteString(string(n))
-		b.WriteByte('\n')
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// findService resolves a service name, suggesting near names when it is
-// unknown.
-func findService(src descsource.Source, name string) (protoreflect.ServiceDescriptor, error) {
-	name = strings.TrimPrefix(name, ".")
-	d, err := src.FindSymbol(protoreflect.FullName(name))
-	if err == nil {
-		if svc, ok := d.(protoreflect.ServiceDescriptor); ok {
-			return svc, nil
-		}
-		return nil, fmt.Errorf("%s is a %s, not a service", name, kindName(d))
-	}
-	if !isNotFound(err) {
-		return nil, describeSourceError(err)
-	}
-	services, lerr := src.ListServices()
-	if lerr != nil {
-		return nil, describeSourceError(err)
-	}
-	return nil, fmt.Errorf("service %q not found%s", name, suggest(name, services))
+	return format.WriteNames(opts.IO.Out, names)
 }

@@ -1,0 +1,63 @@
+package format
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/jhump/protoreflect/v2/protoprint"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/grpcx/grpcx/descsource"
+)
+
+// Describe renders a descriptor as .proto source under a line naming it and
+// what it is: "pkg.Msg is a message:".
+func Describe(d protoreflect.Descriptor) (string, error) {
+	printer := &protoprint.Printer{Compact: true}
+	text, err := printer.PrintProtoToString(d)
+	if err != nil {
+		return "", fmt.Errorf("print %s: %w", d.FullName(), err)
+	}
+	if !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	return fmt.Sprintf("%s is %s:\n%s", d.FullName(), withArticle(descsource.KindName(d)), text), nil
+}
+
+// withArticle puts "a" or "an" before a noun.
+func withArticle(noun string) string {
+	if strings.ContainsRune("aeiou", rune(noun[0])) {
+		return "an " + noun
+	}
+	return "a " + noun
+}
+
+// WriteDescriptions writes each descriptor as [Describe] renders it, an
+// empty line between them.
+func WriteDescriptions(w io.Writer, ds []protoreflect.Descriptor) error {
+	var out strings.Builder
+	for i, d := range ds {
+		text, err := Describe(d)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			out.WriteByte('\n')
+		}
+		out.WriteString(text)
+	}
+	_, err := io.WriteString(w, out.String())
+	return err
+}
+
+// WriteNames writes full names, one a line.
+func WriteNames(w io.Writer, names []protoreflect.FullName) error {
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(string(n))
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
