@@ -4,6 +4,8 @@ go 1.26.8
 
 require (
 	github.com/bufbuild/protocompile v0.14.1 // indirect
+	github.com/chzyer/readline v1.5.1 // indirect
+	github.com/creack/pty v1.1.24 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/jhump/protoreflect/v2 v2.0.0 // indirect

@@ -37,7 +37,7 @@ func TestScripts(t *testing.T) {
 	servers := startScriptServers(t)
 	testscript.Run(t, testscript.Params{
 		Dir:  "testdata/script",
-		Cmds: map[string]func(*testscript.TestScript, bool, []string){"exits": cmdExits, "sleep": cmdSleep},
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){"exits": cmdExits, "sleep": cmdSleep, "envsubst": cmdEnvsubst},
 		Setup: func(env *testscript.Env) error {
 			for k, v := range servers {
 				env.Setenv(k, v)
@@ -70,6 +70,18 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("exit code %d, want %d", got, want)
 	}
+}
+
+// cmdEnvsubst replaces $NAME in a file with the script's environment:
+// envsubst FILE. Files fed to stdin are not expanded otherwise.
+func cmdEnvsubst(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: envsubst FILE")
+	}
+	path := ts.MkAbs(args[0])
+	data, err := os.ReadFile(path)
+	ts.Check(err)
+	ts.Check(os.WriteFile(path, []byte(os.Expand(string(data), ts.Getenv)), 0o644))
 }
 
 // cmdSleep pauses the script: sleep DURATION.

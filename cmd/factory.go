@@ -19,6 +19,8 @@ type IOStreams struct {
 // can run commands against buffers.
 type Factory struct {
 	IO *IOStreams
+
+	stopInterrupt func() // undoes the Ctrl-C handling of the running verb
 }
 
 // NewFactory returns a factory over the given streams.

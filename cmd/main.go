@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+
+	"github.com/spf13/cobra"
 )
 
 // Version is grpcx's version, set at build time with -ldflags "-X".
@@ -19,18 +21,20 @@ var Version = "0.1.0-dev"
 // code: 0 success, 1 failure, 2 command-line misuse, 64 + the gRPC code for a
 // call that failed with a status.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	// The first Ctrl-C cancels the operation, which then reports what it
-	// got; restoring the default handling lets a second one end grpcx at once.
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
 	f := NewFactory(stdin, stdout, stderr)
 	root := NewCmdRoot(f)
 	root.SetArgs(args)
+	root.PersistentPreRun = func(c *cobra.Command, _ []string) {
+		if c.Annotations[ownsInterrupt] == "" {
+			var ctx context.Context
+			ctx, f.stopInterrupt = interruptible(c.Context())
+			c.SetContext(ctx)
+		}
+	}
 	err := root.ExecuteContext(ctx)
+	if f.stopInterrupt != nil {
+		f.stopInterrupt()
+	}
 	if err == nil {
 		return 0
 	}
@@ -43,4 +47,20 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		fmt.Fprintln(stderr, "Run 'grpcx --help' for usage.")
 	}
 	return code
+}
+
+// ownsInterrupt, as a command annotation, means the command handles Ctrl-C
+// itself (the REPL, where it cancels a call, not the session).
+const ownsInterrupt = "grpcx/owns-interrupt"
+
+// interruptible returns a context that the first Ctrl-C cancels, so the
+// operation stops and reports what it got; it then restores the default
+// handling, so that a second Ctrl-C ends grpcx at once.
+func interruptible(ctx context.Context) (context.Context, func()) {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
 }

@@ -25,6 +25,7 @@ server's reflection service or local .proto and protoset files for the schema.`,
 		NewCmdList(f, nil),
 		NewCmdDescribe(f, nil),
 		NewCmdCall(f, nil),
+		NewCmdRepl(f, nil),
 		NewCmdTestserver(f, nil),
 		NewCmdDemo(f, nil),
 	)

@@ -1,0 +1,168 @@
+package repl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/grpcx/grpcx/format"
+	"github.com/grpcx/grpcx/invoke"
+)
+
+// errCancelled is what a request supplier returns when the user pressed
+// Ctrl-C: invoke cancels the call.
+var errCancelled = errors.New("cancelled")
+
+func (s *Session) cmdCall(ctx context.Context, args string) error {
+	fill := false
+	if rest, ok := strings.CutPrefix(args, "--fill"); ok {
+		fill, args = true, strings.TrimSpace(rest)
+	}
+	name, data, _ := strings.Cut(args, " ")
+	if name == "" {
+		return errors.New("call needs a METHOD")
+	}
+	m, err := s.findMethod(name)
+	if err != nil {
+		return err
+	}
+	if s.conn == nil {
+		return errors.New("not connected: connect TARGET first")
+	}
+	src, _ := s.source()
+	types := descsourceTypes(src)
+
+	formatOpts := s.format
+	formatOpts.Resolver = types
+	f, err := format.NewFormatter(formatOpts)
+	if err != nil {
+		return err
+	}
+	printer := format.NewCallPrinter(s.out, s.err, f, 0)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if s.deadline > 0 {
+		ctx, cancel = context.WithTimeout(ctx, s.deadline)
+		defer cancel()
+	}
+	// Ctrl-C while no line is being edited (a server stream, a slow unary
+	// call) arrives as a signal: it cancels the call, not the session.
+	stop := cancelOnInterrupt(ctx, cancel)
+	defer stop()
+	next := s.requests(ctx, m, strings.TrimSpace(data), fill, types)
+
+	err = invoke.Invoke(ctx, s.conn.Conn, m, s.headers.Copy(), next, printer, s.cfg.CallOptions...)
+	if perr := printer.Err(); perr != nil && err == nil {
+		err = perr
+	}
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, errCancelled) {
+		fmt.Fprintln(s.err, "call cancelled")
+		return reported{err}
+	}
+	if st, ok := status.FromError(err); ok {
+		format.WriteStatus(s.err, st, types)
+		return reported{err}
+	}
+	return err
+}
+
+func cancelOnInterrupt(ctx context.Context, cancel func()) (stop func()) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sig:
+			cancel()
+		case <-done:
+		case <-ctx.Done():
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(done)
+	}
+}
+
+// requests returns the call's request supplier. The JSON given on the call
+// line is the first request; after it, a unary or server-streaming method
+// asks field by field when no JSON was given, and a streaming one reads a
+// JSON message (or a filled one) per entry until an empty entry or the end
+// of the input.
+func (s *Session) requests(ctx context.Context, m protoreflect.MethodDescriptor, data string, fill bool, types format.Resolver) invoke.RequestSupplier {
+	streaming := m.IsStreamingClient()
+	first := data
+	sent := 0
+	return func(msg proto.Message) error {
+		defer func() { sent++ }()
+		if sent == 0 && first != "" {
+			return parseOne(first, msg, types)
+		}
+		if !streaming {
+			if sent > 0 {
+				return io.EOF
+			}
+			return s.fill(ctx, msg)
+		}
+		if fill {
+			if sent > 0 || first != "" {
+				more, err := s.ask(ctx, fmt.Sprintf("another %s? [y/N] ", m.Input().Name()))
+				if err != nil || !isYes(more) {
+					return endOfInput(err)
+				}
+			}
+			return s.fill(ctx, msg)
+		}
+		line, err := s.ask(ctx, fmt.Sprintf("%s (%s, empty line to end)> ", m.Name(), m.Input().Name()))
+		if err != nil {
+			return endOfInput(err)
+		}
+		if strings.TrimSpace(line) == "" {
+			return io.EOF
+		}
+		s.remember(line)
+		return parseOne(line, msg, types)
+	}
+}
+
+// endOfInput turns the end of the user's input into the end of the
+// requests, and Ctrl-C into cancelling the call.
+func endOfInput(err error) error {
+	switch {
+	case err == nil, errors.Is(err, io.EOF):
+		return io.EOF
+	case errors.Is(err, ErrInterrupt), errors.Is(err, context.Canceled):
+		return errCancelled
+	}
+	return err
+}
+
+func isYes(s string) bool {
+	s = strings.ToLower(strings.TrimSpace(s))
+	return s == "y" || s == "yes"
+}
+
+// parseOne parses exactly one JSON message.
+func parseOne(text string, msg proto.Message, types format.Resolver) error {
+	p := format.NewJSONParser(strings.NewReader(text), format.ParseOptions{Resolver: types})
+	if err := p.Next(msg); err != nil {
+		return err
+	}
+	extra := msg.ProtoReflect().New().Interface()
+	if err := p.Next(extra); err != io.EOF {
+		return errors.New("one JSON message per entry")
+	}
+	return nil
+}

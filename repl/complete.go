@@ -1,0 +1,187 @@
+package repl
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// completer completes commands, service and method names (full and short),
+// message names, header names already used, settings and their values,
+// the answers a field prompt expects, and the JSON field names of a
+// method's request after "call METHOD {".
+type completer struct{ s *Session }
+
+// Do implements readline.AutoCompleter: it returns the candidates' suffixes
+// after the word being typed, and that word's length.
+func (c *completer) Do(line []rune, pos int) ([][]rune, int) {
+	text := string(line[:pos])
+	if choices := c.s.getChoices(); choices != nil {
+		return suffixes(strings.TrimSpace(text), choices)
+	}
+	if m := jsonFieldContext.FindStringSubmatch(text); m != nil {
+		return c.jsonFields(m[1], m[2])
+	}
+	words := strings.Fields(text)
+	partial := ""
+	if len(words) > 0 && !strings.HasSuffix(text, " ") {
+		partial, words = words[len(words)-1], words[:len(words)-1]
+	}
+	if len(words) > 0 && words[0] == "call" && len(words) > 1 && words[1] == "--fill" {
+		words = append(words[:1], words[2:]...)
+	}
+	switch {
+	case len(words) == 0:
+		return suffixes(partial, append(commandNames(), c.methods()...))
+	case len(words) == 1:
+		switch words[0] {
+		case "call":
+			return suffixes(partial, append([]string{"--fill"}, c.methods()...))
+		case "describe", "template":
+			return suffixes(partial, append(append(c.methods(), c.services()...), c.messages()...))
+		case "use", "ls", "list":
+			return suffixes(partial, append(c.services(), ".."))
+		case "header":
+			return suffixes(partial, append(c.headerNames(), "-d"))
+		case "set":
+			return suffixes(partial, settingNames)
+		case "help":
+			return suffixes(partial, commandNames())
+		case "show":
+			return suffixes(partial, []string{"settings"})
+		}
+	case len(words) == 2 && words[0] == "set":
+		return suffixes(partial, settingValues[words[1]])
+	case len(words) == 2 && words[0] == "header" && words[1] == "-d":
+		return suffixes(partial, c.headerNames())
+	}
+	return nil, 0
+}
+
+// jsonFieldContext matches "[call [--fill]] METHOD {...": the method and the
+// key being typed, after the last { or ,.
+var jsonFieldContext = regexp.MustCompile(`^\s*(?:call\s+(?:--fill\s+)?)?(\S+)\s+\{.*?([^{},:\s]*)$`)
+
+func (c *completer) jsonFields(method, partial string) ([][]rune, int) {
+	m, err := c.s.findMethod(method)
+	if err != nil {
+		return nil, 0
+	}
+	var keys []string
+	fields := m.Input().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		keys = append(keys, `"`+fields.Get(i).JSONName()+`": `)
+	}
+	return suffixes(partial, keys)
+}
+
+func suffixes(partial string, candidates []string) ([][]rune, int) {
+	sort.Strings(candidates)
+	var out [][]rune
+	seen := map[string]bool{}
+	for _, cand := range candidates {
+		if strings.HasPrefix(cand, partial) && !seen[cand] {
+			seen[cand] = true
+			suffix := cand[len(partial):]
+			if !strings.HasSuffix(cand, " ") && !strings.HasSuffix(cand, ".") {
+				suffix += " "
+			}
+			out = append(out, []rune(suffix))
+		}
+	}
+	return out, len([]rune(partial))
+}
+
+func (c *completer) services() []string {
+	src, err := c.s.source()
+	if err != nil {
+		return nil
+	}
+	names, err := src.ListServices()
+	if err != nil {
+		return nil
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = string(n)
+	}
+	return out
+}
+
+// methods are the short names in the service in use, and everywhere the
+// full pkg.Service/Method names.
+func (c *completer) methods() []string {
+	var out []string
+	if svc := c.s.service; svc != nil {
+		for i := 0; i < svc.Methods().Len(); i++ {
+			out = append(out, string(svc.Methods().Get(i).Name()))
+		}
+	}
+	c.eachService(func(svc protoreflect.ServiceDescriptor) {
+		for i := 0; i < svc.Methods().Len(); i++ {
+			out = append(out, string(svc.FullName())+"/"+string(svc.Methods().Get(i).Name()))
+		}
+	})
+	return out
+}
+
+// messages are the message types declared in the files of the services.
+func (c *completer) messages() []string {
+	var out []string
+	seen := map[string]bool{}
+	c.eachService(func(svc protoreflect.ServiceDescriptor) {
+		file := svc.ParentFile()
+		if seen[file.Path()] {
+			return
+		}
+		seen[file.Path()] = true
+		var walk func(ms protoreflect.MessageDescriptors)
+		walk = func(ms protoreflect.MessageDescriptors) {
+			for i := 0; i < ms.Len(); i++ {
+				if !ms.Get(i).IsMapEntry() {
+					out = append(out, string(ms.Get(i).FullName()))
+					walk(ms.Get(i).Messages())
+				}
+			}
+		}
+		walk(file.Messages())
+	})
+	return out
+}
+
+func (c *completer) eachService(fn func(protoreflect.ServiceDescriptor)) {
+	src, err := c.s.source()
+	if err != nil {
+		return
+	}
+	names, err := src.ListServices()
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		if d, err := src.FindSymbol(n); err == nil {
+			if svc, ok := d.(protoreflect.ServiceDescriptor); ok {
+				fn(svc)
+			}
+		}
+	}
+}
+
+func (c *completer) headerNames() []string {
+	seen := map[string]bool{}
+	for k := range c.s.headers {
+		seen[k] = true
+	}
+	for _, h := range c.s.history {
+		if f := strings.Fields(h); len(f) >= 2 && f[0] == "header" && f[1] != "-d" {
+			seen[strings.ToLower(f[1])] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	return out
+}

@@ -1,0 +1,228 @@
+package repl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// fill asks for msg's fields one by one, with each field's type in the
+// prompt: an empty answer leaves a field unset, enums take a value's name
+// or number, nested messages are filled recursively, repeated fields and
+// maps take entries until an empty one, oneofs ask which case to set, and
+// well-known types take their JSON form. A bad value is explained and asked
+// again. Ctrl-C abandons the request.
+func (s *Session) fill(ctx context.Context, msg proto.Message) error {
+	return s.fillMessage(ctx, msg.ProtoReflect(), "")
+}
+
+func (s *Session) fillMessage(ctx context.Context, m protoreflect.Message, prefix string) error {
+	fields := m.Descriptor().Fields()
+	seenOneofs := map[protoreflect.FullName]bool{}
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
+			if seenOneofs[od.FullName()] {
+				continue
+			}
+			seenOneofs[od.FullName()] = true
+			chosen, err := s.chooseOneof(ctx, od, prefix)
+			if err != nil {
+				return err
+			}
+			if chosen == nil {
+				continue
+			}
+			fd = chosen
+		}
+		if err := s.fillField(ctx, m, fd, prefix); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Session) chooseOneof(ctx context.Context, od protoreflect.OneofDescriptor, prefix string) (protoreflect.FieldDescriptor, error) {
+	var names []string
+	for i := 0; i < od.Fields().Len(); i++ {
+		names = append(names, string(od.Fields().Get(i).Name()))
+	}
+	for {
+		answer, err := s.askField(ctx, fmt.Sprintf("%s%s: one of %s (empty: none)> ", prefix, od.Name(), strings.Join(names, ", ")), names)
+		if err != nil || answer == "" {
+			return nil, err
+		}
+		if fd := od.Fields().ByName(protoreflect.Name(answer)); fd != nil {
+			return fd, nil
+		}
+		if n, err := strconv.Atoi(answer); err == nil && n >= 1 && n <= od.Fields().Len() {
+			return od.Fields().Get(n - 1), nil
+		}
+		fmt.Fprintf(s.err, "choose one of %s\n", strings.Join(names, ", "))
+	}
+}
+
+func (s *Session) fillField(ctx context.Context, m protoreflect.Message, fd protoreflect.FieldDescriptor, prefix string) error {
+	name := prefix + string(fd.Name())
+	switch {
+	case fd.IsMap():
+		return s.fillMap(ctx, m, fd, name)
+	case fd.IsList():
+		list := m.Mutable(fd).List()
+		for i := 0; ; i++ {
+			v, ok, err := s.askValue(ctx, m, fd, fmt.Sprintf("%s[%d]", name, i), func() protoreflect.Value { return list.NewElement() })
+			if err != nil || !ok {
+				if list.Len() == 0 {
+					m.Clear(fd)
+				}
+				return err
+			}
+			list.Append(v)
+		}
+	default:
+		v, ok, err := s.askValue(ctx, m, fd, name, func() protoreflect.Value { return m.NewField(fd) })
+		if err == nil && ok {
+			m.Set(fd, v)
+		}
+		return err
+	}
+}
+
+func (s *Session) fillMap(ctx context.Context, m protoreflect.Message, fd protoreflect.FieldDescriptor, name string) error {
+	mp := m.Mutable(fd).Map()
+	for {
+		keyText, err := s.askField(ctx, fmt.Sprintf("%s key (%s, empty to finish)> ", name, typeName(fd.MapKey())), nil)
+		if err != nil || keyText == "" {
+			if mp.Len() == 0 {
+				m.Clear(fd)
+			}
+			return err
+		}
+		key, err := parseScalar(fd.MapKey(), keyText)
+		if err != nil {
+			fmt.Fprintf(s.err, "%v\n", err)
+			continue
+		}
+		v, ok, err := s.askValue(ctx, m, fd.MapValue(), fmt.Sprintf("%s[%s]", name, keyText), func() protoreflect.Value { return mp.NewValue() })
+		if err != nil {
+			return err
+		}
+		if ok {
+			mp.Set(key.MapKey(), v)
+		}
+	}
+}
+
+// askValue asks for one value of fd's type; ok is false for an empty
+// answer. Messages other than well-known types are filled field by field.
+func (s *Session) askValue(ctx context.Context, parent protoreflect.Message, fd protoreflect.FieldDescriptor, name string, newValue func() protoreflect.Value) (protoreflect.Value, bool, error) {
+	if md := fd.Message(); md != nil && !isWellKnown(md) {
+		answer, err := s.askField(ctx, fmt.Sprintf("%s (%s): fill it? [y/N]> ", name, md.FullName()), []string{"y", "n"})
+		if err != nil || !isYes(answer) {
+			return protoreflect.Value{}, false, err
+		}
+		v := newValue()
+		err = s.fillMessage(ctx, v.Message(), name+".")
+		return v, err == nil, err
+	}
+	var choices []string
+	if ed := fd.Enum(); ed != nil {
+		for i := 0; i < ed.Values().Len(); i++ {
+			choices = append(choices, string(ed.Values().Get(i).Name()))
+		}
+	}
+	for {
+		answer, err := s.askField(ctx, fmt.Sprintf("%s (%s)> ", name, typeName(fd)), choices)
+		if err != nil || answer == "" {
+			return protoreflect.Value{}, false, err
+		}
+		if fd.Message() != nil {
+			v := newValue()
+			if err := unmarshalJSONValue(answer, v.Message().Interface()); err != nil {
+				fmt.Fprintf(s.err, "%s: %v\n", name, err)
+				continue
+			}
+			return v, true, nil
+		}
+		v, err := parseScalar(fd, answer)
+		if err != nil {
+			fmt.Fprintf(s.err, "%s: %v\n", name, err)
+			continue
+		}
+		return v, true, nil
+	}
+}
+
+// askField asks one question of the filler; choices feed completion.
+func (s *Session) askField(ctx context.Context, prompt string, choices []string) (string, error) {
+	s.setChoices(choices)
+	defer s.setChoices(nil)
+	answer, err := s.ask(ctx, prompt)
+	if errors.Is(err, ErrInterrupt) {
+		return "", errCancelled
+	}
+	return strings.TrimSpace(answer), err
+}
+
+// parseScalar parses text as a value of a scalar or enum field, through
+// protojson, so the rules and messages are those of JSON input. Text that is
+// not JSON is taken as a string.
+func parseScalar(fd protoreflect.FieldDescriptor, text string) (protoreflect.Value, error) {
+	if fd.Kind() == protoreflect.StringKind || (fd.Kind() == protoreflect.EnumKind && !isNumber(text)) || !json.Valid([]byte(text)) {
+		if !strings.HasPrefix(text, `"`) {
+			quoted, _ := json.Marshal(text)
+			text = string(quoted)
+		}
+	}
+	holder := scalarHolder(fd)
+	in := fmt.Sprintf(`{"v": %s}`, text)
+	m := holder.New()
+	if err := protojson.Unmarshal([]byte(in), m.Interface()); err != nil {
+		msg := err.Error()
+		if i := strings.Index(msg, "):"); i >= 0 {
+			msg = strings.TrimSpace(msg[i+2:])
+		}
+		return protoreflect.Value{}, fmt.Errorf("not a valid %s: %s", typeName(fd), strings.Replace(msg, " field v", "", 1))
+	}
+	return m.Get(holder.Descriptor().Fields().ByName("v")), nil
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.ParseInt(s, 10, 64)
+	return err == nil
+}
+
+func unmarshalJSONValue(text string, msg proto.Message) error {
+	if !json.Valid([]byte(text)) {
+		quoted, _ := json.Marshal(text)
+		text = string(quoted)
+	}
+	if err := protojson.Unmarshal([]byte(text), msg); err != nil {
+		return fmt.Errorf("not a valid %s in JSON form: %v", msg.ProtoReflect().Descriptor().FullName(), err)
+	}
+	return nil
+}
+
+// typeName is how prompts name a field's type.
+func typeName(fd protoreflect.FieldDescriptor) string {
+	switch fd.Kind() {
+	case protoreflect.EnumKind:
+		return "enum " + string(fd.Enum().Name())
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return string(fd.Message().FullName()) + ", JSON"
+	case protoreflect.BytesKind:
+		return "bytes, base64"
+	}
+	return fd.Kind().String()
+}
+
+func isWellKnown(md protoreflect.MessageDescriptor) bool {
+	return md.ParentFile().Package() == "google.protobuf"
+}

@@ -1,0 +1,80 @@
+package repl
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"strings"
+
+	"github.com/chzyer/readline"
+)
+
+// ErrInterrupt is returned by a [LineReader] when the user pressed Ctrl-C.
+var ErrInterrupt = errors.New("interrupted")
+
+// LineReader reads the user's entries one line at a time. ReadLine returns
+// io.EOF at the end of the input (Ctrl-D on an empty line) and
+// [ErrInterrupt] for Ctrl-C. Output returns the writer that prints above the
+// line being edited without corrupting it, so responses can arrive while
+// the user types.
+type LineReader interface {
+	ReadLine(prompt string) (string, error)
+	Output() (stdout, stderr io.Writer)
+}
+
+// scriptReader reads commands from a file or pipe: no prompts, no echo.
+type scriptReader struct {
+	sc          *bufio.Scanner
+	out, errOut io.Writer
+}
+
+func newScriptReader(in io.Reader, out, errOut io.Writer) *scriptReader {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	return &scriptReader{sc: sc, out: out, errOut: errOut}
+}
+
+func (r *scriptReader) ReadLine(string) (string, error) {
+	if !r.sc.Scan() {
+		if err := r.sc.Err(); err != nil {
+			return "", err
+		}
+		return "", io.EOF
+	}
+	return strings.TrimRight(r.sc.Text(), "\r"), nil
+}
+
+func (r *scriptReader) Output() (io.Writer, io.Writer) { return r.out, r.errOut }
+
+// terminalReader is line editing on a terminal, with completion and a
+// history kept across sessions.
+type terminalReader struct {
+	rl *readline.Instance
+}
+
+func newTerminalReader(cfg *readline.Config) (*terminalReader, error) {
+	rl, err := readline.NewEx(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &terminalReader{rl: rl}, nil
+}
+
+func (r *terminalReader) ReadLine(prompt string) (string, error) {
+	r.rl.SetPrompt(prompt)
+	line, err := r.rl.Readline()
+	switch {
+	case errors.Is(err, readline.ErrInterrupt):
+		return "", ErrInterrupt
+	case errors.Is(err, io.EOF):
+		return "", io.EOF
+	}
+	return line, err
+}
+
+func (r *terminalReader) Output() (io.Writer, io.Writer) { return r.rl.Stdout(), r.rl.Stderr() }
+
+// saveHistory appends a line to the history file, as given (already masked).
+func (r *terminalReader) saveHistory(line string) { _ = r.rl.SaveHistory(line) }
+
+func (r *terminalReader) Close() error { return r.rl.Close() }

@@ -1,0 +1,226 @@
+// Package repl is grpcx's interactive shell: list, describe, use a service,
+// build requests by template or field by field, and make calls of every kind
+// with metadata and settings that persist between them. It runs on the same
+// engine as the one-shot verbs (descsource, invoke, format); the cmd
+// package's repl verb builds a [Config] from the command line and calls
+// [Run]. Reading from a file or pipe instead of a terminal, it is a
+// scripting mode.
+package repl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chzyer/readline"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/grpcx/grpcx/descsource"
+	"github.com/grpcx/grpcx/format"
+)
+
+// Connection is an open server connection with its descriptor source.
+type Connection struct {
+	Target string
+	Conn   grpc.ClientConnInterface
+	Source descsource.Source
+	// Close releases the connection; nil when there is nothing to release.
+	Close func()
+}
+
+// Config is what [Run] needs from its caller.
+type Config struct {
+	In          io.Reader
+	Out, Err    io.Writer
+	Interactive bool // In is a terminal: prompts, line editing, completion, history
+	// Conn is the server to start on; nil works on Files only.
+	Conn *Connection
+	// Files are descriptors from local files, nil if none.
+	Files descsource.Source
+	// Connect opens another server for the connect command.
+	Connect func(ctx context.Context, target string) (*Connection, error)
+	// Headers are sent on every call; the header command edits them.
+	Headers metadata.MD
+	// Format is how responses print; the set command edits it.
+	Format format.Options
+	// Deadline bounds each call; zero means none.
+	Deadline time.Duration
+	// CallOptions are added to every call (compression, message limits).
+	CallOptions []grpc.CallOption
+	// HistoryFile keeps interactive history across sessions; empty: none.
+	HistoryFile string
+	// StopOnError ends a script at its first failing command.
+	StopOnError bool
+}
+
+// ErrFailed is returned by [Run] when a command failed in scripting mode,
+// so that the exit code says so.
+var ErrFailed = errors.New("a command failed")
+
+// Session is the state of one REPL: the connection, the current service,
+// headers and settings. It is passed explicitly; nothing is global.
+type Session struct {
+	cfg      Config
+	conn     *Connection
+	service  protoreflect.ServiceDescriptor
+	headers  metadata.MD
+	format   format.Options
+	deadline time.Duration
+
+	reader    LineReader
+	lines     *lineSource
+	terminal  *terminalReader // nil in scripting mode
+	out, err  io.Writer
+	history   []string
+	failed    bool
+	choicesMu sync.Mutex
+	choices   []string // what the field prompt being answered accepts, for completion
+}
+
+// setChoices and getChoices guard choices: the filler runs on a call's
+// sending goroutine while the line editor completes on its own.
+func (s *Session) setChoices(c []string) {
+	s.choicesMu.Lock()
+	s.choices = c
+	s.choicesMu.Unlock()
+}
+
+func (s *Session) getChoices() []string {
+	s.choicesMu.Lock()
+	defer s.choicesMu.Unlock()
+	return s.choices
+}
+
+// Run reads and runs commands until the input ends or the user exits.
+func Run(ctx context.Context, cfg Config) error {
+	s := &Session{cfg: cfg, conn: cfg.Conn, headers: cfg.Headers.Copy(), format: cfg.Format, deadline: cfg.Deadline}
+	if s.headers == nil {
+		s.headers = metadata.MD{}
+	}
+	if s.format.Output == "" {
+		s.format.Output = format.JSON
+	}
+	if cfg.Interactive {
+		tr, err := newTerminalReader(&readline.Config{
+			Stdin:                  io.NopCloser(cfg.In),
+			Stdout:                 cfg.Out,
+			Stderr:                 cfg.Err,
+			HistoryFile:            cfg.HistoryFile,
+			DisableAutoSaveHistory: true,
+			HistorySearchFold:      true,
+			AutoComplete:           &completer{s: s},
+			InterruptPrompt:        "^C",
+		})
+		if err != nil {
+			return fmt.Errorf("start the line editor: %w", err)
+		}
+		defer tr.Close()
+		s.reader, s.terminal = tr, tr
+		fmt.Fprintln(cfg.Out, "grpcx REPL: type help for commands, Tab to complete, Ctrl-D to leave.")
+	} else {
+		s.reader = newScriptReader(cfg.In, cfg.Out, cfg.Err)
+	}
+	s.out, s.err = s.reader.Output()
+	s.lines = newLineSource(s.reader)
+	defer s.closeConn()
+	return s.loop(ctx)
+}
+
+func (s *Session) loop(ctx context.Context) error {
+	for {
+		line, err := s.lines.read(ctx, s.prompt())
+		if errors.Is(err, ErrInterrupt) {
+			continue // Ctrl-C at the prompt clears the line, nothing more
+		}
+		if err == io.EOF || ctx.Err() != nil {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		s.remember(line)
+		err = s.execute(ctx, line)
+		if errors.Is(err, errExit) {
+			break
+		}
+		if err != nil {
+			s.report(err)
+			if s.cfg.StopOnError && !s.cfg.Interactive {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if s.failed && !s.cfg.Interactive {
+		return ErrFailed
+	}
+	return nil
+}
+
+// errExit ends the loop.
+var errExit = errors.New("exit")
+
+// reported marks an error already shown to the user (a call's status).
+type reported struct{ err error }
+
+func (r reported) Error() string { return r.err.Error() }
+
+func (s *Session) report(err error) {
+	s.failed = true
+	var r reported
+	if errors.As(err, &r) {
+		return
+	}
+	fmt.Fprintf(s.err, "error: %v\n", err)
+}
+
+// prompt shows the target and the current service.
+func (s *Session) prompt() string {
+	if !s.cfg.Interactive {
+		return ""
+	}
+	where := "(no server)"
+	if s.conn != nil {
+		where = s.conn.Target
+	}
+	if s.service != nil {
+		return where + " " + string(s.service.FullName()) + "> "
+	}
+	return where + "> "
+}
+
+// source is where descriptors come from now: the server's, else the files.
+func (s *Session) source() (descsource.Source, error) {
+	if s.conn != nil && s.conn.Source != nil {
+		return s.conn.Source, nil
+	}
+	if s.cfg.Files != nil {
+		return s.cfg.Files, nil
+	}
+	return nil, errors.New("no server and no descriptor files: connect TARGET first, or start with --proto/--protoset")
+}
+
+func (s *Session) closeConn() {
+	if s.conn != nil && s.conn.Close != nil {
+		s.conn.Close()
+	}
+}
+
+// ask reads one answer for an operation that ctx bounds: a call's request
+// supplier asks with the call's context, so that it never takes a line
+// after its call has ended.
+func (s *Session) ask(ctx context.Context, prompt string) (string, error) {
+	return s.lines.read(ctx, prompt)
+}
