@@ -12,20 +12,23 @@ import (
 
 // DemoOptions are the inputs of the demo verb.
 type DemoOptions struct {
-	IO *IOStreams
+	IO   *IOStreams
+	Repl bool
 }
 
 // NewCmdDemo returns the demo verb. runF replaces runDemo in tests.
 func NewCmdDemo(f *Factory, runF func(context.Context, *DemoOptions) error) *cobra.Command {
 	opts := &DemoOptions{IO: f.IO}
-	return &cobra.Command{
-		Use:   "demo",
+	cmd := &cobra.Command{
+		Use:   "demo [--repl]",
 		Short: "Start the bundled test server and take a tour of grpcx",
 		Long: `Start the bundled test server in-process on a free loopback port and run a
 short tour: list, describe and each of the four call types, printing each
-command line and its output.`,
-		Example: `  grpcx demo`,
-		Args:    cobra.NoArgs,
+command line and its output. With --repl, open the REPL on that server instead.`,
+		Example: `  grpcx demo
+  grpcx demo --repl`,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{ownsInterrupt: "yes"},
 		RunE: func(c *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(c.Context(), opts)
@@ -33,6 +36,8 @@ command line and its output.`,
 			return runE(func() error { return runDemo(c.Context(), opts) })
 		},
 	}
+	cmd.Flags().BoolVar(&opts.Repl, "repl", false, "open the REPL on the bundled server instead of the tour")
+	return cmd
 }
 
 // demoStep is one command of the tour, with TARGET standing for the server.
@@ -65,6 +70,15 @@ func runDemo(ctx context.Context, opts *DemoOptions) error {
 
 	target := listenAddr(lis)
 	out := opts.IO.Out
+	if opts.Repl {
+		fmt.Fprintf(out, "The bundled test server is listening on %s.\n", target)
+		if code := Main(ctx, []string{"repl", "--plaintext", target}, opts.IO.In, out, opts.IO.ErrOut); code != 0 {
+			return &exitError{code: code, err: fmt.Errorf("repl exited with %d", code), reported: true}
+		}
+		return nil
+	}
+	ctx, stopTour := interruptible(ctx)
+	defer stopTour()
 	fmt.Fprintf(out, "# The bundled test server is listening on %s.\n", target)
 	for _, step := range demoTour {
 		args := make([]string, len(step.args))

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/grpcx/grpcx/internal/latencyproxy"
+	"github.com/grpcx/grpcx/testserver"
+)
+
+// terminal drives a program through a pseudo-terminal, as a person would.
+type terminal struct {
+	t    *testing.T
+	pty  *os.File
+	mu   sync.Mutex
+	out  bytes.Buffer // everything the program wrote
+	mark int          // expect looks at the text (escape codes removed) after this
+}
+
+var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]|\r`)
+
+func startTerminal(t *testing.T, cmd *exec.Cmd) *terminal {
+	t.Helper()
+	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	term := &terminal{t: t, pty: f}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := f.Read(buf)
+			term.mu.Lock()
+			term.out.Write(buf[:n])
+			term.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		f.Close()
+	})
+	return term
+}
+
+func (term *terminal) typeText(s string) {
+	term.t.Helper()
+	if _, err := io.WriteString(term.pty, s); err != nil {
+		term.t.Fatal(err)
+	}
+}
+
+// text is what the program wrote, without escape codes.
+func (term *terminal) text() string {
+	term.mu.Lock()
+	defer term.mu.Unlock()
+	return ansi.ReplaceAllString(term.out.String(), "")
+}
+
+// screen is the text since the last expect.
+func (term *terminal) screen() string { return term.text()[term.mark:] }
+
+// expect waits until what the program wrote since the last expect matches
+// pattern, and moves the mark past the match.
+func (term *terminal) expect(pattern string) {
+	term.t.Helper()
+	re := regexp.MustCompile(pattern)
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if loc := re.FindStringIndex(term.screen()); loc != nil {
+			term.mark += loc[1]
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	term.t.Fatalf("timed out waiting for %q; the terminal shows:\n%s", pattern, term.screen())
+}
+
+// TestREPLInTerminal types a session into a real pseudo-terminal: tab
+// completion of a method and of a JSON key, a bidi exchange whose responses
+// arrive while the next request is being typed, Ctrl-C cancelling a call
+// without leaving the REPL, and a history file with secrets masked.
+func TestREPLInTerminal(t *testing.T) {
+	grpcx, err := exec.LookPath("grpcx") // the test binary, set up by testscript.Main
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := testserver.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go testserver.Serve(ctx, lis, testserver.Options{})
+	// Responses take 300 ms each way, so they arrive while the next
+	// request is being typed.
+	proxy, err := latencyproxy.Start(lis.Addr().String(), 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+
+	state := t.TempDir()
+	cmd := exec.Command(grpcx, "repl", "--plaintext", "-o", "jsonl", proxy.Addr)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+state, "TERM=xterm")
+	term := startTerminal(t, cmd)
+	term.expect(regexp.QuoteMeta(proxy.Addr) + "> ")
+
+	term.typeText("use grpcx.test.v1.TestService\r")
+	term.expect(`TestService> `)
+	term.typeText("header authorization Bearer topsecret\r")
+	term.expect(`TestService> `)
+
+	// Tab completes the method name, then the request's JSON key.
+	term.typeText("Bi\t")
+	term.expect(`Bidi `)
+	term.typeText(`{"mes` + "\t")
+	term.expect(`\{"message": `)
+	term.typeText(`"one"}` + "\r")
+	term.expect(`Bidi \(EchoRequest, empty line to end\)> `)
+
+	// Type half of the next request before the first response is back: the
+	// response prints above the line, which is redrawn intact.
+	term.typeText(`{"message": "tw`)
+	term.expect(`\{"message":"one"\}\n.*\{"message": "tw`)
+	term.typeText(`o"}` + "\r")
+	term.expect(`\{"message":"two","index":1\}`)
+
+	// Ctrl-C cancels the stream and returns to the prompt.
+	term.typeText("\x03")
+	term.expect(`call cancelled`)
+	term.expect(`TestService> `)
+
+	// Ctrl-C also stops a server stream that is printing.
+	term.typeText(`ServerStream {"count": 100, "interval": "0.2s", "message": "tick"}` + "\r")
+	term.expect(`"message":"tick"`)
+	term.typeText("\x03")
+	term.expect(`Code: Canceled`)
+	term.expect(`TestService> `)
+
+	// The session goes on.
+	term.typeText(`Unary {"message": "still here"}` + "\r")
+	term.expect(`\{"message":"still here"\}`)
+	term.expect(`TestService> `)
+
+	// Ctrl-D at an empty prompt leaves.
+	term.typeText("\x04")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("repl exited with %v; the terminal shows:\n%s", err, term.screen())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("repl did not exit on Ctrl-D; the terminal shows:\n%s", term.screen())
+	}
+
+	history, err := os.ReadFile(filepath.Join(state, "grpcx", "history"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(history), "use grpcx.test.v1.TestService") ||
+		!strings.Contains(string(history), "header authorization Bearer ***") ||
+		strings.Contains(string(history), "topsecret") {
+		t.Errorf("history file does not hold the session with the token masked:\n%s", history)
+	}
+}
