@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -514,3 +515,37 @@ func TestDialTargets(t *testing.T) {
 		})
 	}
 }
+
+// TestDialRelativeUnixSocket reaches a server through unix:relative/path,
+// resolved against the working directory as a user would expect.
+func TestDialRelativeUnixSocket(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.Mkdir("run", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Serve(t, "unix:run/grpcx.sock", testserver.NewServer(testserver.Options{}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cc, err := invoke.Dial(ctx, "unix:run/grpcx.sock", invoke.DialOptions{Plaintext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	var got proto.Message
+	h := &funcHandler{onResponse: func(m proto.Message) { got = proto.Clone(m) }}
+	m := testpb.File_grpcx_test_v1_test_proto.Services().ByName("TestService").Methods().ByName("Unary")
+	if err := invoke.Invoke(ctx, cc, m, nil, func(proto.Message) error { return io.EOF }, h); err != nil {
+		t.Fatal(err)
+	}
+	if got == nil {
+		t.Fatal("no response over unix:run/grpcx.sock")
+	}
+}
+
+// funcHandler calls onResponse for each response and ignores the rest.
+type funcHandler struct{ onResponse func(proto.Message) }
+
+func (h *funcHandler) OnSendHeaders(metadata.MD)                     {}
+func (h *funcHandler) OnReceiveHeaders(metadata.MD)                  {}
+func (h *funcHandler) OnReceiveResponse(m proto.Message)             { h.onResponse(m) }
+func (h *funcHandler) OnReceiveTrailers(*status.Status, metadata.MD) {}

@@ -118,7 +118,7 @@ func wellKnownTemplate(md protoreflect.MessageDescriptor) (string, bool) {
 	case "google.protobuf.Empty":
 		return "{}", true
 	case "google.protobuf.Any":
-		return `{"@type": ""}`, true
+		return `{"@type": "type.googleapis.com/google.protobuf.Empty"}`, true
 	case "google.protobuf.StringValue", "google.protobuf.BytesValue":
 		return `""`, true
 	case "google.protobuf.Int64Value", "google.protobuf.UInt64Value":

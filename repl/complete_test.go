@@ -1,0 +1,122 @@
+package repl
+
+import (
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/grpcx/grpcx/descsource"
+	"github.com/grpcx/grpcx/format"
+)
+
+func testSession(t *testing.T) *Session {
+	t.Helper()
+	src, err := descsource.FromProtosets([]string{filepath.Join("..", "testserver", "proto", "testserver.protoset")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Session{
+		cfg:     Config{Files: src},
+		headers: metadata.Pairs("x-trace", "1"),
+		format:  format.Options{Output: format.JSON},
+		history: []string{"header authorization Bearer ***"},
+	}
+}
+
+// complete returns the completed words for line, as the user would see
+// them after Tab.
+func complete(s *Session, line string) []string {
+	cands, n := (&completer{s: s}).Do([]rune(line), len([]rune(line)))
+	prefix := line[len(line)-n:]
+	var out []string
+	for _, c := range cands {
+		out = append(out, strings.TrimSpace(prefix+string(c)))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestCompleter(t *testing.T) {
+	s := testSession(t)
+	svc, err := descsource.FindService(s.cfg.Files, "grpcx.test.v1.TestService")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, line string
+		inService  bool
+		want       []string
+	}{
+		{"commands", "he", false, []string{"header", "help"}},
+		{"services", "use grpcx.test.v1.A", false, []string{"grpcx.test.v1.AuthService"}},
+		{"full method names", "call grpcx.test.v1.TestService/Se", false, []string{"grpcx.test.v1.TestService/ServerStream"}},
+		{"short method names in a service", "call Cl", true, []string{"ClientStream"}},
+		{"shorthand at the start", "Bi", true, []string{"Bidi"}},
+		{"call --fill", "call --fill Ech", true, []string{"EchoMetadata", "EchoTypes"}},
+		{"message names", "template grpcx.test.v1.AllTypes.N", false, []string{"grpcx.test.v1.AllTypes.Nested"}},
+		{"header names used", "header -d ", false, []string{"authorization", "x-trace"}},
+		{"settings", "set e", false, []string{"emit-defaults"}},
+		{"setting values", "set output j", false, []string{"json", "jsonl"}},
+		{"JSON keys of the request", `Unary {"message": "x", "n`, true, []string{`"number":`}},
+		{"JSON keys after call", `call grpcx.test.v1.TestService/ServerStream {`, false, []string{`"count":`, `"failAfter":`, `"interval":`, `"message":`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.service = nil
+			if tc.inService {
+				s.service = svc
+			}
+			if diff := cmp.Diff(tc.want, complete(s, tc.line)); diff != "" {
+				t.Errorf("completing %q (-want +got):\n%s", tc.line, diff)
+			}
+		})
+	}
+}
+
+func TestCompleterFieldPrompt(t *testing.T) {
+	s := testSession(t)
+	s.setChoices([]string{"COLOR_RED", "COLOR_GREEN", "COLOR_BLUE"})
+	if diff := cmp.Diff([]string{"COLOR_GREEN"}, complete(s, "COLOR_G")); diff != "" {
+		t.Errorf("enum completion in a field prompt (-want +got):\n%s", diff)
+	}
+}
+
+func TestMaskSecrets(t *testing.T) {
+	for in, want := range map[string]string{
+		"header authorization Bearer abc": "header authorization Bearer ***",
+		"header x-api-token t0k":          "header x-api-token ***",
+		"header x-trace 42":               "header x-trace 42",
+		"Unary {}":                        "Unary {}",
+	} {
+		if got := maskSecrets(in); got != want {
+			t.Errorf("maskSecrets(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestTemplateParsesBack(t *testing.T) {
+	s := testSession(t)
+	d, err := descsource.FindSymbol(s.cfg.Files, "grpcx.test.v1.AllTypes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := d.(protoreflect.MessageDescriptor)
+	text := Template(md)
+	// The skeleton is a valid request: every field, nested, one element in
+	// each list and map.
+	msg := dynamicpb.NewMessage(md)
+	if err := protojson.Unmarshal([]byte(text), msg); err != nil {
+		t.Fatalf("template does not parse as %s: %v\n%s", md.FullName(), err, text)
+	}
+	for _, want := range []string{`"fInt64": "0"`, `"color": "COLOR_UNSPECIFIED"`, `"tags": [`, `"counts": {`, `"when": "1970-01-01T00:00:00Z"`, `"choiceText": ""`, `"child": {}`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("template lacks %s:\n%s", want, text)
+		}
+	}
+}
