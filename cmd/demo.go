@@ -63,9 +63,9 @@ func runDemo(ctx context.Context, opts *DemoOptions) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := context.WithCancel(ctx)
+	serverCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- testserver.Serve(ctx, lis, testserver.Options{}) }()
+	go func() { done <- testserver.Serve(serverCtx, lis, testserver.Options{}) }()
 	defer func() { stop(); <-done }()
 
 	target := listenAddr(lis)
@@ -77,7 +77,7 @@ func runDemo(ctx context.Context, opts *DemoOptions) error {
 		}
 		return nil
 	}
-	ctx, stopTour := interruptible(ctx)
+	tourCtx, stopTour := interruptible(ctx)
 	defer stopTour()
 	fmt.Fprintf(out, "# The bundled test server is listening on %s.\n", target)
 	for _, step := range demoTour {
@@ -86,12 +86,12 @@ func runDemo(ctx context.Context, opts *DemoOptions) error {
 			args[i] = strings.ReplaceAll(a, "TARGET", target)
 		}
 		fmt.Fprintf(out, "\n# %s\n$ grpcx %s\n", step.say, shellJoin(args))
-		code := Main(ctx, args, strings.NewReader(""), out, out)
+		code := Main(tourCtx, args, strings.NewReader(""), out, out)
 		if code != 0 {
 			fmt.Fprintf(out, "(exit code %d)\n", code)
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
+		if tourCtx.Err() != nil {
+			return tourCtx.Err()
 		}
 	}
 	return nil
