@@ -275,6 +275,22 @@ func (o *connOptions) fileSource(ctx context.Context) (descsource.Source, error)
 	return descsource.Composite(srcs[0], srcs[1]), nil
 }
 
+// withSource runs fn with the descriptor source of the flags, under
+// --max-time, and explains its failure when something other than a gRPC
+// server answered reflection.
+func (o *connOptions) withSource(ctx context.Context, stderr io.Writer, fn func(descsource.Source) error) error {
+	ctx, cancel := o.withMaxTime(ctx)
+	defer cancel()
+	s, err := o.open(ctx, false)
+	if err != nil {
+		return maxTimeError(ctx, err)
+	}
+	defer s.Close()
+	err = describeSourceError(fn(s.src))
+	o.explainNotGRPC(ctx, err, reflectionPath, nil, stderr, false)
+	return maxTimeError(ctx, err)
+}
+
 // describeSourceError adds a hint to errors that the user can fix with a
 // flag.
 func describeSourceError(err error) error {

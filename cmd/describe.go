@@ -43,22 +43,11 @@ SYMBOL, describe every service. A method may be written pkg.Service/Method.`,
 }
 
 func runDescribe(ctx context.Context, opts *DescribeOptions) error {
-	ctx, cancel := opts.Conn.withMaxTime(ctx)
-	defer cancel()
-	s, err := opts.Conn.open(ctx, false)
-	if err != nil {
-		return maxTimeError(ctx, err)
-	}
-	defer s.Close()
-	err = runDescribeSession(ctx, opts, s)
-	opts.Conn.explainNotGRPC(ctx, err, reflectionPath, nil, opts.IO.ErrOut, false)
-	return maxTimeError(ctx, err)
-}
-
-func runDescribeSession(ctx context.Context, opts *DescribeOptions, s *session) error {
-	ds, err := descsource.Resolve(s.src, opts.Symbols)
-	if err != nil {
-		return describeSourceError(err)
-	}
-	return format.WriteDescriptions(opts.IO.Out, ds)
+	return opts.Conn.withSource(ctx, opts.IO.ErrOut, func(src descsource.Source) error {
+		ds, err := descsource.Resolve(src, opts.Symbols)
+		if err != nil {
+			return err
+		}
+		return format.WriteDescriptions(opts.IO.Out, ds)
+	})
 }

@@ -51,22 +51,11 @@ name a line, sorted. Given a SERVICE, list its methods instead.`,
 }
 
 func runList(ctx context.Context, opts *ListOptions) error {
-	ctx, cancel := opts.Conn.withMaxTime(ctx)
-	defer cancel()
-	s, err := opts.Conn.open(ctx, false)
-	if err != nil {
-		return maxTimeError(ctx, err)
-	}
-	defer s.Close()
-	err = runListSession(ctx, opts, s)
-	opts.Conn.explainNotGRPC(ctx, err, reflectionPath, nil, opts.IO.ErrOut, false)
-	return maxTimeError(ctx, err)
-}
-
-func runListSession(ctx context.Context, opts *ListOptions, s *session) error {
-	names, err := descsource.List(s.src, opts.Service)
-	if err != nil {
-		return describeSourceError(err)
-	}
-	return format.WriteNames(opts.IO.Out, names)
+	return opts.Conn.withSource(ctx, opts.IO.ErrOut, func(src descsource.Source) error {
+		names, err := descsource.List(src, opts.Service)
+		if err != nil {
+			return err
+		}
+		return format.WriteNames(opts.IO.Out, names)
+	})
 }
