@@ -91,9 +91,36 @@ func (c *Cache) Load(key string) (*protoregistry.Files, error) {
 	if err := proto.Unmarshal(data, set); err != nil {
 		return nil, fmt.Errorf("descriptor cache %s: %w", p, err)
 	}
-	files, err := protodesc.NewFiles(set)
+	files, err := buildFiles(set)
 	if err != nil {
 		return nil, fmt.Errorf("descriptor cache %s: %w", p, err)
+	}
+	return files, nil
+}
+
+// buildFiles turns a set into descriptors, dependencies first. The
+// well-known types (google/protobuf/*.proto) are taken from those compiled
+// into grpcx, which are the same files, rather than built again: a cached
+// call should cost as little as the call itself.
+func buildFiles(set *descriptorpb.FileDescriptorSet) (*protoregistry.Files, error) {
+	files := new(protoregistry.Files)
+	for _, fdp := range set.GetFile() {
+		name := fdp.GetName()
+		if strings.HasPrefix(name, "google/protobuf/") {
+			if fd, err := protoregistry.GlobalFiles.FindFileByPath(name); err == nil {
+				if err := files.RegisterFile(fd); err != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
+		fd, err := protodesc.NewFile(fdp, files)
+		if err != nil {
+			return nil, err
+		}
+		if err := files.RegisterFile(fd); err != nil {
+			return nil, err
+		}
 	}
 	return files, nil
 }
