@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,13 +35,18 @@ func TestMain(m *testing.M) {
 // TestScripts runs the end-to-end CLI scripts in testdata/script against
 // the bundled test server, started in this process: $ADDR on 127.0.0.1,
 // $UNIX_ADDR on a Unix socket, $V1ALPHA_ADDR serving only v1alpha
-// reflection. $PROTO_DIR, $TEST_PROTO, $HIDDEN_PROTO and $PROTOSET name the
-// test server's descriptor files.
+// reflection, $WEB_ADDR serving gRPC-web, Connect and REST too (testserver
+// --web), $WEB_TLS_ADDR the same over TLS. $GATEWAY_ADDR is `grpcx
+// gateway` in front of $ADDR (log in $GATEWAY_LOG), $GATEWAY_AUTH_ADDR one
+// exposing only AuthService, $GATEWAY_TLS_ADDR one serving TLS in front of
+// $TLS_ADDR.
+// $PROTO_DIR, $TEST_PROTO, $HIDDEN_PROTO and $PROTOSET name the test
+// server's descriptor files.
 func TestScripts(t *testing.T) {
 	servers := startScriptServers(t)
 	testscript.Run(t, testscript.Params{
 		Dir:  "testdata/script",
-		Cmds: map[string]func(*testscript.TestScript, bool, []string){"exits": cmdExits, "sleep": cmdSleep, "envsubst": cmdEnvsubst},
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){"exits": cmdExits, "sleep": cmdSleep, "envsubst": cmdEnvsubst, "http": cmdHTTP},
 		Setup: func(env *testscript.Env) error {
 			for k, v := range servers {
 				env.Setenv(k, v)
@@ -137,8 +146,99 @@ func startScriptServers(t *testing.T) map[string]string {
 			"HIDDEN_PROTO":  filepath.Join(protoDir, "grpcx/hidden/v1/hidden.proto"),
 			"PROTOSET":      filepath.Join(protoDir, "testserver.protoset"),
 		}
+		scriptServers["WEB_ADDR"] = serve(t, "127.0.0.1:0", testserver.Options{Web: true})
+		scriptServers["GATEWAY_LOG"] = filepath.Join(dir, "gateway.log")
+		scriptServers["GATEWAY_ADDR"] = startGateway(t, scriptServers["GATEWAY_LOG"],
+			"--plaintext", "--cors-origin", "https://app.example", "-H", "x-gateway: added",
+			"--proto", scriptServers["HIDDEN_PROTO"], "-I", protoDir, scriptServers["ADDR"])
+		scriptServers["GATEWAY_AUTH_ADDR"] = startGateway(t, "", "--plaintext", "--quiet",
+			"--services", "grpcx.test.v1.AuthService", scriptServers["ADDR"])
+		scriptServers["WEB_TLS_ADDR"] = serve(t, "127.0.0.1:0", testserver.Options{Web: true, TLS: tlsOnly})
+		scriptServers["GATEWAY_TLS_ADDR"] = startGateway(t, "", "--quiet", "--cacert", certs.CA,
+			"--listen-cert", certs.ServerCert, "--listen-key", certs.ServerKey, scriptServers["TLS_ADDR"])
 	})
 	return scriptServers
+}
+
+// startGateway runs `grpcx gateway ARGS --listen 127.0.0.1:0` in this
+// process for the life of the test binary, logging to the file logPath
+// (or nowhere), and returns the address it listens on.
+func startGateway(t *testing.T, logPath string, args ...string) string {
+	t.Helper()
+	var logw io.Writer = io.Discard
+	if logPath != "" {
+		f, err := os.Create(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logw = f
+	}
+	out, in := io.Pipe()
+	args = append([]string{"gateway", "--listen", "127.0.0.1:0"}, args...)
+	go func() {
+		code := cmd.Main(context.Background(), args, strings.NewReader(""), in, logw)
+		in.CloseWithError(fmt.Errorf("grpcx gateway exited with %d", code))
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("start gateway %q: %v", args, err)
+	}
+	go io.Copy(io.Discard, out)
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+	if !ok {
+		t.Fatalf("start gateway: unexpected output %q", line)
+	}
+	return addr
+}
+
+// cmdHTTP sends an HTTP/1.1 request and prints the status line, the
+// response headers (lower-case, sorted, without Date) and the body:
+// http [-H 'name: value']... [-d BODY] METHOD URL.
+func cmdHTTP(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! http")
+	}
+	header := http.Header{}
+	var body io.Reader
+	for len(args) > 2 {
+		switch args[0] {
+		case "-H":
+			k, v, ok := strings.Cut(args[1], ":")
+			if !ok {
+				ts.Fatalf("http: -H %q: want 'name: value'", args[1])
+			}
+			header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+		case "-d":
+			body = strings.NewReader(args[1])
+		default:
+			ts.Fatalf("usage: http [-H 'name: value']... [-d BODY] METHOD URL")
+		}
+		args = args[2:]
+	}
+	if len(args) != 2 {
+		ts.Fatalf("usage: http [-H 'name: value']... [-d BODY] METHOD URL")
+	}
+	req, err := http.NewRequest(args[0], args[1], body)
+	ts.Check(err)
+	req.Header = header
+	resp, err := http.DefaultClient.Do(req)
+	ts.Check(err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	ts.Check(err)
+	w := ts.Stdout()
+	fmt.Fprintf(w, "HTTP %s\n", resp.Status)
+	var lines []string
+	for k, vs := range resp.Header {
+		if k == "Date" {
+			continue
+		}
+		for _, v := range vs {
+			lines = append(lines, strings.ToLower(k)+": "+v)
+		}
+	}
+	sort.Strings(lines)
+	fmt.Fprintf(w, "%s\n\n%s\n", strings.Join(lines, "\n"), data)
 }
 
 func tlsConfig(t *testing.T, certs *testserver.CertFiles, clientCA string) *tls.Config {

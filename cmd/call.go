@@ -48,6 +48,15 @@ func NewCmdCall(f *Factory, runF func(context.Context, *CallOptions) error) *cob
 		Short: "Call a method, of any of the four call types",
 		Long: `Call METHOD (pkg.Service/Method or pkg.Service.Method) on TARGET.
 
+TARGET is host:port, unix:///path, or a URL: http://host:port[/prefix] for
+plaintext, https://host:port[/prefix] for TLS (the prefix is for servers a
+proxy mounts below the root, with --protocol grpc-web or connect).
+--protocol grpc-web or connect calls a server through a web proxy or a
+Connect server, over HTTP/2 (h2c in plaintext, ALPN over TLS; --http1 for
+servers that speak nothing else, without bidi streams). Their descriptors
+come from --proto/--protoset, or from reflection over gRPC on the same
+address (--reflect-protocol grpc-web or connect asks it over those).
+
 Requests are JSON values separated by white space, from -d or standard input.
 Unary and server-streaming methods take one value (none means an empty
 request); client and bidi streams send each value as soon as it is read and
@@ -60,7 +69,10 @@ NotFound is 69).`,
   grpcx call --plaintext localhost:50051 grpcx.test.v1.TestService/ServerStream -d '{"count": 3}' -o jsonl
   echo '{"number": 1} {"number": 2}' | grpcx call --plaintext localhost:50051 grpcx.test.v1.TestService/ClientStream
   grpcx call --plaintext localhost:50051 grpcx.test.v1.TestService/Bidi -d @requests.jsonl
-  grpcx call --plaintext unix:///tmp/grpcx.sock grpcx.test.v1.TestService/Unary -d @-`,
+  grpcx call --plaintext unix:///tmp/grpcx.sock grpcx.test.v1.TestService/Unary -d @-
+  grpcx call --protocol grpc-web http://localhost:50051 grpcx.test.v1.TestService/Bidi -d '{"message": "a"} {"message": "b"}'
+  grpcx call --protocol connect --reflect-protocol connect http://localhost:50051 grpcx.test.v1.TestService/Unary
+  grpcx call --protocol connect --http1 --protoset testserver/proto/testserver.protoset http://localhost:8080/api grpcx.test.v1.TestService/Unary`,
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Conn.Target, args = splitTarget(args)
 			if opts.Conn.Target == "" {
@@ -89,6 +101,7 @@ NotFound is 69).`,
 		},
 	}
 	opts.Conn.addFlags(cmd.Flags())
+	opts.Conn.addProtocolFlags(cmd.Flags())
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Data, "data", "d", "", "request JSON: a literal, @FILE, or @- for standard input")
 	fl.BoolVar(&opts.AllowUnknownFields, "allow-unknown-fields", false, "ignore JSON keys the request message does not have")
@@ -112,17 +125,25 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 		verbose = format.NewVerbosePrinter(opts.IO.ErrOut, nil, format.VerboseOptions{
 			Level: opts.Verbose, ShowSecrets: opts.ShowSecrets, RequestCompression: opts.Compress,
 		})
-		opts.Conn.extraDial = append(opts.Conn.extraDial, grpc.WithStatsHandler(verbose))
+		opts.Conn.statsHandlers = append(opts.Conn.statsHandlers, verbose)
 	}
 	s, err := opts.Conn.open(ctx, true)
 	if err != nil {
 		return maxTimeError(ctx, err)
 	}
 	defer s.Close()
+	if verbose != nil {
+		verbose.Notef("protocol %s", describeProtocol(s.cc))
+	}
 	method, check, err := opts.resolveMethod(s, verbose)
 	if err != nil {
 		opts.Conn.explainNotGRPC(ctx, err, reflectionPath, s.rpcHeaders, opts.IO.ErrOut, opts.ShowSecrets)
 		return maxTimeError(ctx, err)
+	}
+	if w, ok := s.cc.(*invoke.WebConn); ok {
+		if err := w.Supports(invoke.KindOf(method)); err != nil {
+			return fmt.Errorf("%s is %s: %w; drop --http1, or reach the server over HTTP/2", method.FullName(), invoke.KindOf(method), err)
+		}
 	}
 	types := s.types()
 	in, closeIn, err := opts.input()

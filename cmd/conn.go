@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpcx/grpcx/descsource"
@@ -44,8 +45,27 @@ type connOptions struct {
 	MaxTime        float64
 	MaxMsgSize     int
 
-	// Extra dial options, set by verbs (call's verbose printer).
+	// Protocol is the protocol of the method call: grpc (or ""), grpc-web
+	// or connect (--protocol; the REPL's set protocol).
+	Protocol string
+	// ReflectProtocol is the protocol reflection requests use
+	// (--reflect-protocol): grpc (or "") by default, whatever the call's.
+	ReflectProtocol string
+	// HTTP1 makes grpc-web and connect calls use HTTP/1.1 (--http1).
+	HTTP1 bool
+
+	// Extra dial options, set by verbs.
 	extraDial []grpc.DialOption
+	// statsHandlers watch the calls (call's verbose printer).
+	statsHandlers []stats.Handler
+}
+
+// addProtocolFlags adds the flags that choose the protocol of calls; call
+// has them, list and describe only ever ask reflection over gRPC.
+func (o *connOptions) addProtocolFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Protocol, "protocol", "grpc", "`PROTOCOL` of the call: grpc, grpc-web or connect")
+	fs.StringVar(&o.ReflectProtocol, "reflect-protocol", "grpc", "`PROTOCOL` of reflection requests: grpc, grpc-web or connect")
+	fs.BoolVar(&o.HTTP1, "http1", false, "make grpc-web and connect calls over HTTP/1.1 (no bidi streams) instead of HTTP/2")
 }
 
 func (o *connOptions) addFlags(fs *pflag.FlagSet) {
@@ -87,14 +107,22 @@ func (o *connOptions) check() error {
 	if o.Target == "" && !o.hasFiles() {
 		return usagef(errors.New("no target and no --proto or --protoset: give a server address (host:port or unix:///path) or descriptor files"))
 	}
+	if err := o.checkProtocol(); err != nil {
+		return err
+	}
 	if o.Target != "" && !o.Reflect && !o.hasFiles() {
 		return usagef(errors.New("--reflect=false needs --proto or --protoset to know the server's methods"))
 	}
 	if len(o.ImportPaths) > 0 && len(o.Protos) == 0 {
 		return usagef(errors.New("-I/--import-path is only used with --proto"))
 	}
-	if o.Plaintext && (o.TLS.Insecure || o.TLS.CACert != "" || o.TLS.Cert != "" || o.TLS.Key != "" || o.TLS.ServerName != "") {
+	if o.Plaintext && !o.plaintext() {
+		return usagef(errors.New("--plaintext contradicts the https:// target"))
+	}
+	if tlsFlags := o.TLS.Insecure || o.TLS.CACert != "" || o.TLS.Cert != "" || o.TLS.Key != "" || o.TLS.ServerName != ""; tlsFlags && o.Plaintext {
 		return usagef(errors.New("--plaintext cannot be combined with TLS flags (--insecure, --cacert, --cert, --key, --servername)"))
+	} else if tlsFlags && o.plaintext() {
+		return usagef(errors.New("an http:// target means plaintext: use https:// with TLS flags (--insecure, --cacert, --cert, --key, --servername)"))
 	}
 	if (o.TLS.Cert == "") != (o.TLS.Key == "") {
 		return usagef(errors.New("a client certificate needs both --cert and --key"))
@@ -183,14 +211,16 @@ func (o *connOptions) userAgent() string {
 
 func (o *connOptions) dialOptions() (invoke.DialOptions, error) {
 	d := invoke.DialOptions{
-		Plaintext:      o.Plaintext,
+		Plaintext:      o.plaintext(),
+		HTTP1:          o.HTTP1,
+		StatsHandlers:  o.statsHandlers,
 		Authority:      o.Authority,
 		UserAgent:      o.userAgent(),
 		ConnectTimeout: seconds(o.ConnectTimeout),
 		KeepaliveTime:  seconds(o.KeepaliveTime),
 		Extra:          o.extraDial,
 	}
-	if !o.Plaintext {
+	if !d.Plaintext {
 		cfg, err := invoke.TLSConfig(o.TLS)
 		if err != nil {
 			return d, err
@@ -203,16 +233,21 @@ func (o *connOptions) dialOptions() (invoke.DialOptions, error) {
 // session is an open connection (when there is a target) and the
 // descriptor source built from the flags.
 type session struct {
-	cc  *grpc.ClientConn
+	// cc carries the method calls, with the protocol of --protocol: a
+	// *grpc.ClientConn or an *invoke.WebConn.
+	cc  grpc.ClientConnInterface
 	src descsource.Source
 	// rpcHeaders is the metadata of the method call.
 	rpcHeaders metadata.MD
+	// closers release the connections, cc's and reflection's.
+	closers []io.Closer
 }
 
 func (s *session) Close() {
-	if s.cc != nil {
-		s.cc.Close()
+	for _, c := range s.closers {
+		c.Close()
 	}
+	s.closers = nil
 }
 
 // types resolves Any and status detail types: the compiled-in well-known
@@ -236,18 +271,105 @@ func (o *connOptions) open(ctx context.Context, needConn bool) (*session, error)
 	if o.Target == "" || (!needConn && !o.Reflect) {
 		return s, nil
 	}
+	callProto, reflectProto := o.protocols()
+	if needConn {
+		if s.cc, err = o.dial(ctx, s, callProto); err != nil {
+			return nil, err
+		}
+	}
+	if o.Reflect {
+		rc := s.cc
+		if !needConn || reflectProto != callProto {
+			if rc, err = o.dial(ctx, s, reflectProto); err != nil {
+				s.Close()
+				if needConn {
+					err = fmt.Errorf("reflection over %s: %w; choose another protocol with --reflect-protocol, or give the schema with --proto or --protoset", reflectProto, err)
+				}
+				return nil, err
+			}
+		}
+		s.src = descsource.FromReflection(metadata.NewOutgoingContext(ctx, reflectMD), rc, files)
+	}
+	return s, nil
+}
+
+// dial connects to the target with protocol p, for s, which closes the
+// connection.
+func (o *connOptions) dial(ctx context.Context, s *session, p invoke.Protocol) (grpc.ClientConnInterface, error) {
 	dopts, err := o.dialOptions()
 	if err != nil {
 		return nil, err
 	}
-	s.cc, err = invoke.Dial(ctx, o.Target, dopts)
+	if p == invoke.ProtocolGRPC {
+		cc, err := invoke.Dial(ctx, o.grpcTarget(), dopts)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, cc)
+		return cc, nil
+	}
+	wc, err := invoke.DialWeb(ctx, o.Target, p, dopts)
 	if err != nil {
 		return nil, err
 	}
-	if o.Reflect {
-		s.src = descsource.FromReflection(metadata.NewOutgoingContext(ctx, reflectMD), s.cc, files)
+	s.closers = append(s.closers, wc)
+	return wc, nil
+}
+
+// protocols returns the protocols of the call and of reflection, which
+// check has validated.
+func (o *connOptions) protocols() (call, reflect invoke.Protocol) {
+	call, _ = invoke.ParseProtocol(o.Protocol)
+	reflect, _ = invoke.ParseProtocol(o.ReflectProtocol)
+	return call, reflect
+}
+
+// checkProtocol checks --protocol, --reflect-protocol, --http1 and a URL
+// target.
+func (o *connOptions) checkProtocol() error {
+	for _, p := range []struct{ flag, value string }{{"--protocol", o.Protocol}, {"--reflect-protocol", o.ReflectProtocol}} {
+		if _, err := invoke.ParseProtocol(p.value); err != nil {
+			return usagef(fmt.Errorf("%s: %w", p.flag, err))
+		}
 	}
-	return s, nil
+	call, reflect := o.protocols()
+	if o.HTTP1 && call == invoke.ProtocolGRPC && (reflect == invoke.ProtocolGRPC || !o.Reflect) {
+		return usagef(errors.New("--http1 is for --protocol grpc-web or connect: gRPC needs HTTP/2"))
+	}
+	ht, isURL, err := invoke.ParseHTTPTarget(o.Target)
+	if err != nil {
+		return usagef(err)
+	}
+	if isURL && ht.Prefix != "" && (call == invoke.ProtocolGRPC || (o.Reflect && reflect == invoke.ProtocolGRPC)) {
+		return usagef(fmt.Errorf("target %q has a path, which gRPC cannot use: give --protocol grpc-web or connect (and --reflect-protocol, or --proto/--protoset)", o.Target))
+	}
+	return nil
+}
+
+// plaintext reports whether to connect without TLS: --plaintext, or an
+// http:// target.
+func (o *connOptions) plaintext() bool {
+	if ht, ok, err := invoke.ParseHTTPTarget(o.Target); ok && err == nil {
+		return !ht.TLS
+	}
+	return o.Plaintext
+}
+
+// grpcTarget is the target for gRPC: an http(s):// URL's host and port, or
+// the target as given.
+func (o *connOptions) grpcTarget() string {
+	if ht, ok, err := invoke.ParseHTTPTarget(o.Target); ok && err == nil {
+		return ht.Addr
+	}
+	return o.Target
+}
+
+// describeProtocol names how calls travel, for -v.
+func describeProtocol(cc grpc.ClientConnInterface) string {
+	if w, ok := cc.(*invoke.WebConn); ok {
+		return fmt.Sprintf("%s over %s, %s", w.Protocol(), w.HTTPVersion(), w.BaseURL())
+	}
+	return "grpc over HTTP/2"
 }
 
 func (o *connOptions) fileSource(ctx context.Context) (descsource.Source, error) {
@@ -318,7 +440,7 @@ func (o *connOptions) explainNotGRPC(ctx context.Context, err error, path string
 	if derr != nil {
 		return
 	}
-	resp, perr := invoke.ProbeHTTP(ctx, o.Target, dopts, path, md)
+	resp, perr := invoke.ProbeHTTP(ctx, o.grpcTarget(), dopts, path, md)
 	if perr != nil {
 		fmt.Fprintf(w, "grpcx: something other than a gRPC server answered; %v\n", perr)
 		return

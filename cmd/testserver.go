@@ -25,6 +25,11 @@ type TestserverOptions struct {
 	MTLS           bool
 	MaxRecvMsgSize int
 	AuthToken      string
+	Web            bool
+	// Procs is the number of server processes (--procs); see superviseProcs.
+	Procs      int
+	procsChild bool
+	childFlags []string // the flags every --procs child gets
 }
 
 // NewCmdTestserver returns the testserver verb. runF replaces runTestserver in tests.
@@ -40,11 +45,23 @@ the port when --listen asks for port 0.
 --tls generates a private CA, a server certificate for localhost, 127.0.0.1
 and ::1, and a client certificate, writes them to --tls-dir (or a new
 temporary directory) and prints their paths; --tls-cert/--tls-key serve your
-own. --mtls (or --client-ca) requires client certificates.`,
+own. --mtls (or --client-ca) requires client certificates.
+
+--procs N (Linux) runs N server processes on one address with SO_REUSEPORT,
+under this one, which prints the address and the processes' IDs, replaces a
+process that dies, and stops them all on SIGINT or SIGTERM. The kernel spreads
+connections over the processes; the calls of one connection all go to one.
+Every response carries the serving process's ID in its x-server-pid header.
+
+--web serves gRPC-web, Connect and REST (the google.api.http annotations of
+TestService) on the same address as gRPC: HTTP/1.1 and HTTP/2, h2c in
+plaintext.`,
 		Example: `  grpcx testserver
   grpcx testserver --listen 127.0.0.1:0
   grpcx testserver --listen unix:///tmp/grpcx.sock --v1alpha-only
-  grpcx testserver --tls --tls-dir /tmp/grpcx-certs --mtls`,
+  grpcx testserver --tls --tls-dir /tmp/grpcx-certs --mtls
+  grpcx testserver --web --listen 127.0.0.1:8080
+  grpcx testserver --procs 4 --listen 127.0.0.1:0`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if opts.TLS && (opts.TLSCert != "" || opts.TLSKey != "") {
@@ -52,6 +69,9 @@ own. --mtls (or --client-ca) requires client certificates.`,
 			}
 			if (opts.TLSCert == "") != (opts.TLSKey == "") {
 				return usagef(errors.New("--tls-cert and --tls-key go together"))
+			}
+			if err := opts.checkProcs(c.Flags()); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(c.Context(), opts)
@@ -69,12 +89,14 @@ own. --mtls (or --client-ca) requires client certificates.`,
 	fl.StringVar(&opts.ClientCA, "client-ca", "", "PEM `FILE` of CAs whose client certificates are required (mutual TLS)")
 	fl.BoolVar(&opts.MTLS, "mtls", false, "with --tls, require client certificates signed by the generated CA")
 	fl.IntVar(&opts.MaxRecvMsgSize, "max-recv-msg-size", 0, "largest request accepted, in `BYTES` (default 4 MiB)")
+	fl.BoolVar(&opts.Web, "web", false, "also serve gRPC-web, Connect and REST, through an HTTP server")
+	opts.addProcsFlags(fl)
 	fl.StringVar(&opts.AuthToken, "auth-token", "", "bearer `TOKEN` AuthService requires (default "+testserver.DefaultAuthToken+")")
 	return cmd
 }
 
 func runTestserver(ctx context.Context, opts *TestserverOptions) error {
-	sopts := testserver.Options{OnlyV1Alpha: opts.OnlyV1Alpha, MaxRecvMsgSize: opts.MaxRecvMsgSize, AuthToken: opts.AuthToken}
+	sopts := testserver.Options{OnlyV1Alpha: opts.OnlyV1Alpha, MaxRecvMsgSize: opts.MaxRecvMsgSize, AuthToken: opts.AuthToken, Web: opts.Web}
 	cert, key, clientCA := opts.TLSCert, opts.TLSKey, opts.ClientCA
 	if opts.TLS {
 		files, err := opts.generateCerts()
@@ -93,7 +115,10 @@ func runTestserver(ctx context.Context, opts *TestserverOptions) error {
 		}
 		sopts.TLS = cfg
 	}
-	lis, err := testserver.Listen(opts.Listen)
+	if opts.supervising() {
+		return opts.superviseProcs(ctx, cert, key, clientCA)
+	}
+	lis, err := opts.listener()
 	if err != nil {
 		return err
 	}

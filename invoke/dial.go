@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/stats"
 )
 
 // DialOptions configures a connection.
@@ -34,6 +35,13 @@ type DialOptions struct {
 	// KeepaliveTime sends HTTP/2 pings after this much idle time; zero
 	// means none.
 	KeepaliveTime time.Duration
+	// StatsHandlers see every call on the connection (grpcx's verbose
+	// printer); a [WebConn] reports headers and message sizes to them too.
+	StatsHandlers []stats.Handler
+	// HTTP1 makes a [WebConn] use HTTP/1.1 instead of HTTP/2, for servers
+	// and proxies that speak nothing else; bidi calls then fail. gRPC
+	// always uses HTTP/2.
+	HTTP1 bool
 	// Extra are appended to the dial options grpcx builds.
 	Extra []grpc.DialOption
 }
@@ -77,6 +85,9 @@ func Dial(ctx context.Context, target string, o DialOptions) (*grpc.ClientConn, 
 	}
 	if o.UserAgent != "" {
 		opts = append(opts, grpc.WithUserAgent(o.UserAgent))
+	}
+	for _, h := range o.StatsHandlers {
+		opts = append(opts, grpc.WithStatsHandler(h))
 	}
 	opts = append(opts, o.Extra...)
 	cc, err := grpc.NewClient(clientTarget(target), opts...)

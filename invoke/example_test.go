@@ -74,3 +74,41 @@ func ExampleInvoke() {
 	}
 	// Output: {"message":"hello","number":7}
 }
+
+func ExampleDialWeb() {
+	// Start the bundled test server with its gRPC-web and Connect faces.
+	lis, err := testserver.Listen("127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- testserver.Serve(ctx, lis, testserver.Options{Web: true}) }()
+	defer func() { stop(); <-served }()
+
+	// The same engine, another protocol: the connection is all that changes.
+	cc, err := invoke.DialWeb(ctx, "http://"+lis.Addr().String(), invoke.ProtocolConnect, invoke.DialOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cc.Close()
+
+	bidi := testpb.File_grpcx_test_v1_test_proto.Services().ByName("TestService").Methods().ByName("Bidi")
+	requests := []string{`{"message": "a"}`, `{"message": "b"}`}
+	next := func(msg proto.Message) error {
+		if len(requests) == 0 {
+			return io.EOF
+		}
+		req := requests[0]
+		requests = requests[1:]
+		return protojson.Unmarshal([]byte(req), msg)
+	}
+	if err := invoke.Invoke(ctx, cc, bidi, nil, next, printResponses{}); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(cc.Protocol(), cc.HTTPVersion())
+	// Output:
+	// {"message":"a"}
+	// {"message":"b","index":1}
+	// connect HTTP/2
+}

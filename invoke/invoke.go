@@ -1,6 +1,7 @@
-// Package invoke is grpcx's call engine: it connects to a server and drives
-// unary, server-streaming, client-streaming and bidi calls of any method
-// given only its descriptor. Requests come in through a [RequestSupplier]
+// Package invoke is grpcx's call engine: it connects to a server ([Dial] for
+// gRPC, [DialWeb] for gRPC-web and Connect, both grpc.ClientConnInterface)
+// and drives unary, server-streaming, client-streaming and bidi calls of any
+// method given only its descriptor. Requests come in through a [RequestSupplier]
 // and everything that happens on the call goes out through a [Handler], so
 // the one-shot CLI, the REPL, tests and the load mode share this code and
 // each decides how to print. Nothing here prints.
@@ -86,7 +87,7 @@ func MethodPath(md protoreflect.MethodDescriptor) string {
 // from next when the input fails (after cancelling the call).
 func Invoke(ctx context.Context, cc grpc.ClientConnInterface, method protoreflect.MethodDescriptor,
 	md metadata.MD, next RequestSupplier, h Handler, opts ...grpc.CallOption) error {
-	opts = append([]grpc.CallOption{grpc.ForceCodecV2(dynamicCodec{})}, opts...)
+	opts = append([]grpc.CallOption{grpc.ForceCodecV2(dynamicCodec{}), schemaCallOption{method: method}}, opts...)
 	c := &call{cc: cc, method: method, path: MethodPath(method), next: next, h: h, opts: opts}
 	if md == nil {
 		md = metadata.MD{}

@@ -86,7 +86,19 @@ func compileProtos(t *testing.T) map[string]*descriptorpb.FileDescriptorProto {
 	}
 	out := map[string]*descriptorpb.FileDescriptorProto{}
 	for _, f := range files {
-		out[f.Path()] = protodesc.ToFileDescriptorProto(f)
+		// Through the wire format, so that options set with extensions Go's
+		// registry knows (google.api.http) hold its types, as in a parsed
+		// protoset, rather than the compiler's dynamic ones, which
+		// proto.Equal never finds equal to them.
+		b, err := proto.Marshal(protodesc.ToFileDescriptorProto(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fd descriptorpb.FileDescriptorProto
+		if err := proto.Unmarshal(b, &fd); err != nil {
+			t.Fatal(err)
+		}
+		out[f.Path()] = &fd
 	}
 	return out
 }

@@ -58,6 +58,10 @@ type Options struct {
 	// AuthToken is the bearer token AuthService requires in the metadata
 	// "authorization: Bearer <token>". Empty means [DefaultAuthToken].
 	AuthToken string
+
+	// Web makes [Serve] answer gRPC-web, Connect and REST as well as gRPC,
+	// through an HTTP server (see [NewWebServer]). [NewServer] ignores it.
+	Web bool
 }
 
 // ServerOptions returns the grpc.ServerOptions that opts asks for, together
@@ -190,6 +194,9 @@ func removeStaleSocket(path string) error {
 // It returns nil after such a shutdown and the server's error if serving
 // fails first. lis is closed in both cases.
 func Serve(ctx context.Context, lis net.Listener, opts Options) error {
+	if opts.Web {
+		return serveWeb(ctx, lis, opts)
+	}
 	s := NewServer(opts)
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(lis) }()

@@ -27,6 +27,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == launchArg {
 		os.Exit(launch(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == launchLoadArg {
+		os.Exit(launchLoad(os.Args[2:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -45,6 +48,7 @@ type options struct {
 	verify     bool
 	json       bool
 	cache      bool
+	load       loadOptions
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -59,8 +63,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&opts.verify, "verify", true, "before timing, check once per case that grpcx and the stub print the same bytes")
 	fs.BoolVar(&opts.cache, "cache", true, "also time a unary call with and without the descriptor cache through a proxy adding 50 ms each way")
 	fs.BoolVar(&opts.json, "json", false, "print the results as JSON instead of a table")
+	addLoadFlags(fs, &opts.load)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if opts.load.enabled {
+		return runLoad(ctx, opts, stdout, stderr)
 	}
 	if opts.grpcx == "" || opts.stub == "" || opts.rounds < 1 {
 		return errors.New("need -grpcx and -stub binaries and -rounds of at least 1 (bench/run.sh builds and passes them)")

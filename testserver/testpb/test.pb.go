@@ -10,6 +10,7 @@
 package testpb
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	anypb "google.golang.org/protobuf/types/known/anypb"
@@ -1332,7 +1333,7 @@ var File_grpcx_test_v1_test_proto protoreflect.FileDescriptor
 
 const file_grpcx_test_v1_test_proto_rawDesc = "" +
 	"\n" +
-	"\x18grpcx/test/v1/test.proto\x12\rgrpcx.test.v1\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\"?\n" +
+	"\x18grpcx/test/v1/test.proto\x12\rgrpcx.test.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/wrappers.proto\"?\n" +
 	"\vEchoRequest\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x16\n" +
 	"\x06number\x18\x02 \x01(\x05R\x06number\"V\n" +
@@ -1449,22 +1450,24 @@ const file_grpcx_test_v1_test_proto_rawDesc = "" +
 	"\tCOLOR_RED\x10\x01\x12\x0f\n" +
 	"\vCOLOR_GREEN\x10\x02\x12\x0e\n" +
 	"\n" +
-	"COLOR_BLUE\x10\x032\xcc\x06\n" +
-	"\vTestService\x12@\n" +
-	"\x05Unary\x12\x1a.grpcx.test.v1.EchoRequest\x1a\x1b.grpcx.test.v1.EchoResponse\x12K\n" +
+	"COLOR_BLUE\x10\x032\xf0\a\n" +
+	"\vTestService\x12k\n" +
+	"\x05Unary\x12\x1a.grpcx.test.v1.EchoRequest\x1a\x1b.grpcx.test.v1.EchoResponse\")\x82\xd3\xe4\x93\x02#Z\r:\x01*\"\b/v1/echo\x12\x12/v1/echo/{message}\x12K\n" +
 	"\fServerStream\x12\x1c.grpcx.test.v1.StreamRequest\x1a\x1b.grpcx.test.v1.EchoResponse0\x01\x12Q\n" +
 	"\fClientStream\x12\x1a.grpcx.test.v1.EchoRequest\x1a#.grpcx.test.v1.ClientStreamResponse(\x01\x12C\n" +
-	"\x04Bidi\x12\x1a.grpcx.test.v1.EchoRequest\x1a\x1b.grpcx.test.v1.EchoResponse(\x010\x01\x12=\n" +
-	"\tEchoTypes\x12\x17.grpcx.test.v1.AllTypes\x1a\x17.grpcx.test.v1.AllTypes\x12:\n" +
-	"\x04Fail\x12\x1a.grpcx.test.v1.FailRequest\x1a\x16.google.protobuf.Empty\x12O\n" +
-	"\fEchoMetadata\x12\x1e.grpcx.test.v1.MetadataRequest\x1a\x1f.grpcx.test.v1.MetadataResponse\x12?\n" +
-	"\x04Slow\x12\x1a.grpcx.test.v1.SlowRequest\x1a\x1b.grpcx.test.v1.SlowResponse\x12H\n" +
+	"\x04Bidi\x12\x1a.grpcx.test.v1.EchoRequest\x1a\x1b.grpcx.test.v1.EchoResponse(\x010\x01\x12r\n" +
+	"\tEchoTypes\x12\x17.grpcx.test.v1.AllTypes\x1a\x17.grpcx.test.v1.AllTypes\"3\x82\xd3\xe4\x93\x02-:\x01*Z\x1d:\x06nested\x1a\x13/v1/types/{f_int32}\"\t/v1/types\x12S\n" +
+	"\x04Fail\x12\x1a.grpcx.test.v1.FailRequest\x1a\x16.google.protobuf.Empty\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/fail/{code}\x12h\n" +
+	"\fEchoMetadata\x12\x1e.grpcx.test.v1.MetadataRequest\x1a\x1f.grpcx.test.v1.MetadataResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/metadata\x12Q\n" +
+	"\x04Slow\x12\x1a.grpcx.test.v1.SlowRequest\x1a\x1b.grpcx.test.v1.SlowResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
+	"\x12\b/v1/slow\x12H\n" +
 	"\aPayload\x12\x1d.grpcx.test.v1.PayloadRequest\x1a\x1e.grpcx.test.v1.PayloadResponse\x12?\n" +
 	"\x06Hidden\x12\x16.google.protobuf.Empty\x1a\x1d.grpcx.test.v1.HiddenResponse\x12C\n" +
 	"\bObserved\x12\x16.google.protobuf.Empty\x1a\x1f.grpcx.test.v1.ObservedResponse\x129\n" +
-	"\x03Pid\x12\x16.google.protobuf.Empty\x1a\x1a.grpcx.test.v1.PidResponse2N\n" +
-	"\vAuthService\x12?\n" +
-	"\x06WhoAmI\x12\x16.google.protobuf.Empty\x1a\x1d.grpcx.test.v1.WhoAmIResponseB1Z/github.com/grpcx/grpcx/testserver/testpb;testpbb\x06proto3"
+	"\x03Pid\x12\x16.google.protobuf.Empty\x1a\x1a.grpcx.test.v1.PidResponse2b\n" +
+	"\vAuthService\x12S\n" +
+	"\x06WhoAmI\x12\x16.google.protobuf.Empty\x1a\x1d.grpcx.test.v1.WhoAmIResponse\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/whoamiB1Z/github.com/grpcx/grpcx/testserver/testpb;testpbb\x06proto3"
 
 var (
 	file_grpcx_test_v1_test_proto_rawDescOnce sync.Once

@@ -42,8 +42,11 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // TestService has one method per call shape and per feature under test.
+// Some methods have REST routes (google.api.http), which gateways and
+// `grpcx testserver --web` serve.
 type TestServiceClient interface {
-	// Unary echoes the message back.
+	// Unary echoes the message back. REST: GET /v1/echo/{message}?number=N,
+	// or POST /v1/echo with the request as the JSON body.
 	Unary(ctx context.Context, in *EchoRequest, opts ...grpc.CallOption) (*EchoResponse, error)
 	// ServerStream sends count messages, waiting interval between them.
 	ServerStream(ctx context.Context, in *StreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EchoResponse], error)
@@ -51,13 +54,18 @@ type TestServiceClient interface {
 	ClientStream(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[EchoRequest, ClientStreamResponse], error)
 	// Bidi answers each message as soon as it arrives.
 	Bidi(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[EchoRequest, EchoResponse], error)
-	// EchoTypes returns the rich message it was sent.
+	// EchoTypes returns the rich message it was sent. REST: POST /v1/types
+	// with the message as the body, or PUT /v1/types/{f_int32} with the
+	// nested field as the body.
 	EchoTypes(ctx context.Context, in *AllTypes, opts ...grpc.CallOption) (*AllTypes, error)
-	// Fail fails with the code, message and details asked for.
+	// Fail fails with the code, message and details asked for. REST:
+	// GET /v1/fail/{code}?message=M&details=true.
 	Fail(ctx context.Context, in *FailRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 	// EchoMetadata returns the request metadata and sets headers and trailers.
+	// REST: POST /v1/metadata.
 	EchoMetadata(ctx context.Context, in *MetadataRequest, opts ...grpc.CallOption) (*MetadataResponse, error)
 	// Slow sleeps for the duration asked, or until the deadline or cancellation.
+	// REST: GET /v1/slow?duration=1.5s.
 	Slow(ctx context.Context, in *SlowRequest, opts ...grpc.CallOption) (*SlowResponse, error)
 	// Payload returns size bytes.
 	Payload(ctx context.Context, in *PayloadRequest, opts ...grpc.CallOption) (*PayloadResponse, error)
@@ -219,8 +227,11 @@ func (c *testServiceClient) Pid(ctx context.Context, in *emptypb.Empty, opts ...
 // for forward compatibility.
 //
 // TestService has one method per call shape and per feature under test.
+// Some methods have REST routes (google.api.http), which gateways and
+// `grpcx testserver --web` serve.
 type TestServiceServer interface {
-	// Unary echoes the message back.
+	// Unary echoes the message back. REST: GET /v1/echo/{message}?number=N,
+	// or POST /v1/echo with the request as the JSON body.
 	Unary(context.Context, *EchoRequest) (*EchoResponse, error)
 	// ServerStream sends count messages, waiting interval between them.
 	ServerStream(*StreamRequest, grpc.ServerStreamingServer[EchoResponse]) error
@@ -228,13 +239,18 @@ type TestServiceServer interface {
 	ClientStream(grpc.ClientStreamingServer[EchoRequest, ClientStreamResponse]) error
 	// Bidi answers each message as soon as it arrives.
 	Bidi(grpc.BidiStreamingServer[EchoRequest, EchoResponse]) error
-	// EchoTypes returns the rich message it was sent.
+	// EchoTypes returns the rich message it was sent. REST: POST /v1/types
+	// with the message as the body, or PUT /v1/types/{f_int32} with the
+	// nested field as the body.
 	EchoTypes(context.Context, *AllTypes) (*AllTypes, error)
-	// Fail fails with the code, message and details asked for.
+	// Fail fails with the code, message and details asked for. REST:
+	// GET /v1/fail/{code}?message=M&details=true.
 	Fail(context.Context, *FailRequest) (*emptypb.Empty, error)
 	// EchoMetadata returns the request metadata and sets headers and trailers.
+	// REST: POST /v1/metadata.
 	EchoMetadata(context.Context, *MetadataRequest) (*MetadataResponse, error)
 	// Slow sleeps for the duration asked, or until the deadline or cancellation.
+	// REST: GET /v1/slow?duration=1.5s.
 	Slow(context.Context, *SlowRequest) (*SlowResponse, error)
 	// Payload returns size bytes.
 	Payload(context.Context, *PayloadRequest) (*PayloadResponse, error)
@@ -578,7 +594,7 @@ const (
 // and fails with UNAUTHENTICATED otherwise. TestService, health and
 // reflection need no token.
 type AuthServiceClient interface {
-	// WhoAmI names the caller the token identifies.
+	// WhoAmI names the caller the token identifies. REST: GET /v1/whoami.
 	WhoAmI(ctx context.Context, in *emptypb.Empty, opts ...grpc.CallOption) (*WhoAmIResponse, error)
 }
 
@@ -609,7 +625,7 @@ func (c *authServiceClient) WhoAmI(ctx context.Context, in *emptypb.Empty, opts 
 // and fails with UNAUTHENTICATED otherwise. TestService, health and
 // reflection need no token.
 type AuthServiceServer interface {
-	// WhoAmI names the caller the token identifies.
+	// WhoAmI names the caller the token identifies. REST: GET /v1/whoami.
 	WhoAmI(context.Context, *emptypb.Empty) (*WhoAmIResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }

@@ -1,0 +1,335 @@
+// Package gateway puts a REST/JSON, gRPC-web and Connect face on a running
+// gRPC server, with no generated code: it learns the server's services from
+// a [Discoverer] (reflection or descriptor files, which cmd's gateway verb
+// chooses from its flags), transcodes each request with vanguard and proxies
+// the call to the server over HTTP/2. Native gRPC requests, reflection
+// included, pass through untouched, so one address serves every protocol.
+//
+// The package takes a writer for its request log and returns errors; it
+// never prints or exits.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"connectrpc.com/vanguard"
+	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+)
+
+// TypeResolver finds the message types of requests, responses and Any
+// values (error details included) by name or URL.
+type TypeResolver = vanguard.TypeResolver
+
+// Schema is what a gateway serves.
+type Schema struct {
+	// Services are the backend's services.
+	Services []protoreflect.ServiceDescriptor
+	// Types resolves the types the services use, and those packed in Any
+	// values, for JSON.
+	Types TypeResolver
+	// Close, when not nil, releases what the schema holds (such as a
+	// reflection stream) once the gateway has replaced it.
+	Close func()
+}
+
+// Discoverer finds the backend's schema. A gateway calls it when it is
+// created and on each [Gateway.Reload].
+type Discoverer func(ctx context.Context) (*Schema, error)
+
+// Options configure a [Gateway].
+type Options struct {
+	// Backend is the gRPC server's base URL: http://host:port for HTTP/2
+	// without TLS (h2c), https://host:port for TLS. Its host is sent as
+	// the :authority.
+	Backend *url.URL
+	// Transport carries requests to the backend; it must speak HTTP/2.
+	Transport http.RoundTripper
+	// Header is added to every request sent to the backend (credentials
+	// the backend wants, say).
+	Header http.Header
+	// Discover finds the services to serve.
+	Discover Discoverer
+	// Services, when not empty, are the only services exposed (full names);
+	// reflection still passes through to native gRPC clients so that they
+	// can discover what is exposed.
+	Services []string
+	// CORSOrigins are the origins browsers may call the gateway from
+	// ("https://app.example.com"); "*" allows any. Empty means no CORS.
+	CORSOrigins []string
+	// Log receives one line per request: method, protocol, status and
+	// latency. Nil logs nothing.
+	Log io.Writer
+}
+
+// Gateway is an http.Handler serving a backend's services to every
+// protocol. Create one with [New]; it is safe for concurrent use.
+type Gateway struct {
+	opts    Options
+	proxy   http.Handler
+	current atomic.Pointer[routes]
+	reload  sync.Mutex // one Reload at a time
+	log     *requestLogger
+	cors    *cors
+}
+
+// routes is one discovered schema, ready to serve.
+type routes struct {
+	schema     *Schema
+	transcoder http.Handler
+	exposed    map[string]bool // service full names
+	names      []string
+	// connectJSON are the paths of unary methods without the default
+	// REST rule (see defaultRules), served as Connect unary JSON instead.
+	connectJSON map[string]bool
+}
+
+// New discovers the backend's schema and returns a gateway serving it.
+func New(ctx context.Context, opts Options) (*Gateway, error) {
+	if opts.Backend == nil || opts.Transport == nil || opts.Discover == nil {
+		return nil, errors.New("gateway: Backend, Transport and Discover are required")
+	}
+	g := &Gateway{
+		opts:  opts,
+		proxy: newProxy(opts.Backend, opts.Transport, opts.Header),
+		log:   &requestLogger{w: opts.Log},
+		cors:  newCORS(opts.CORSOrigins),
+	}
+	if err := g.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// Reload discovers the backend's schema again and serves it from the next
+// request on. When discovery fails the gateway keeps serving what it had.
+func (g *Gateway) Reload(ctx context.Context) error {
+	g.reload.Lock()
+	defer g.reload.Unlock()
+	schema, err := g.opts.Discover(ctx)
+	if err != nil {
+		return fmt.Errorf("discover the backend's services: %w", err)
+	}
+	r, err := g.build(schema)
+	if err != nil {
+		if schema.Close != nil {
+			schema.Close()
+		}
+		return err
+	}
+	if old := g.current.Swap(r); old != nil && old.schema.Close != nil {
+		old.schema.Close()
+	}
+	return nil
+}
+
+// Services returns the full names of the services the gateway exposes,
+// sorted.
+func (g *Gateway) Services() []string {
+	return append([]string(nil), g.current.Load().names...)
+}
+
+// build makes the transcoder for schema.
+func (g *Gateway) build(schema *Schema) (*routes, error) {
+	byName := map[string]protoreflect.ServiceDescriptor{}
+	for _, sd := range schema.Services {
+		byName[string(sd.FullName())] = sd
+	}
+	wanted := g.opts.Services
+	if len(wanted) == 0 {
+		for name := range byName {
+			wanted = append(wanted, name)
+		}
+	}
+	r := &routes{schema: schema, exposed: map[string]bool{}, connectJSON: map[string]bool{}}
+	var types TypeResolver = protoregistry.GlobalTypes
+	if schema.Types != nil {
+		types = schema.Types
+	}
+	types = &lenientTypes{TypeResolver: types}
+	var services []*vanguard.Service
+	for _, name := range wanted {
+		sd, ok := byName[name]
+		if !ok {
+			return nil, fmt.Errorf("--services: the backend has no service %s (it has %s)", name, strings.Join(sortedKeys(byName), ", "))
+		}
+		if r.exposed[name] {
+			continue
+		}
+		r.exposed[name] = true
+		r.names = append(r.names, name)
+		services = append(services, vanguard.NewServiceWithSchema(sd, g.backendHandler(),
+			vanguard.WithTargetProtocols(vanguard.ProtocolGRPC),
+			vanguard.WithTargetCodecs(vanguard.CodecProto),
+			// Not every gRPC server has gzip: vanguard decompresses.
+			vanguard.WithNoTargetCompression(),
+			vanguard.WithTypeResolver(types),
+		))
+	}
+	sort.Strings(r.names)
+	rules, left := defaultRules(schema.Services, r.exposed)
+	for _, m := range left {
+		r.connectJSON[methodPath(m)] = true
+	}
+	t, err := vanguard.NewTranscoder(services,
+		vanguard.WithRules(rules...),
+		vanguard.WithUnknownHandler(http.HandlerFunc(notFound)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("gateway routes: %w", err)
+	}
+	r.transcoder = t
+	return r, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// defaultRules give every exposed unary method the REST route
+// POST /pkg.Service/Method with the request as its JSON body, which is
+// what a curl user tries first. vanguard matches a rule's selector as a
+// prefix of method names, so a method whose name starts another's (Get and
+// GetAll) gets no rule: it is returned in left, to be served as Connect
+// unary JSON on the same path.
+func defaultRules(all []protoreflect.ServiceDescriptor, exposed map[string]bool) (rules []*annotations.HttpRule, left []protoreflect.MethodDescriptor) {
+	var methods []protoreflect.MethodDescriptor
+	for _, sd := range all {
+		if !exposed[string(sd.FullName())] {
+			continue
+		}
+		for i := 0; i < sd.Methods().Len(); i++ {
+			methods = append(methods, sd.Methods().Get(i))
+		}
+	}
+	for _, m := range methods {
+		switch {
+		case m.IsStreamingClient() || m.IsStreamingServer():
+		case prefixesAnother(m, methods):
+			left = append(left, m)
+		default:
+			rules = append(rules, &annotations.HttpRule{
+				Selector: string(m.FullName()),
+				Pattern:  &annotations.HttpRule_Post{Post: methodPath(m)},
+				Body:     "*",
+			})
+		}
+	}
+	return rules, left
+}
+
+// methodPath returns /pkg.Service/Method.
+func methodPath(m protoreflect.MethodDescriptor) string {
+	return "/" + string(m.Parent().FullName()) + "/" + string(m.Name())
+}
+
+func prefixesAnother(m protoreflect.MethodDescriptor, all []protoreflect.MethodDescriptor) bool {
+	for _, o := range all {
+		if o != m && strings.HasPrefix(string(o.FullName()), string(m.FullName())) {
+			return true
+		}
+	}
+	return false
+}
+
+// ServeHTTP answers CORS preflights, passes native gRPC through to the
+// backend and hands every other request to the transcoder.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec, r := g.log.start(w, r)
+	defer rec.finish()
+	if g.cors.preflight(rec, r) {
+		return
+	}
+	g.cors.apply(rec, r)
+	routes := g.current.Load()
+	if isNativeGRPC(r) {
+		g.serveNative(rec, r, routes)
+		return
+	}
+	if routes.connectJSON[r.URL.Path] && r.Method == http.MethodPost && r.Header.Get("Connect-Protocol-Version") == "" {
+		r.Header.Set("Connect-Protocol-Version", "1")
+		if r.Header.Get("Content-Type") == "" {
+			r.Header.Set("Content-Type", "application/json")
+		}
+	}
+	routes.transcoder.ServeHTTP(rec, r)
+}
+
+// serveNative proxies a gRPC request whose service is exposed, or which
+// asks reflection, and refuses the others with UNIMPLEMENTED.
+func (g *Gateway) serveNative(w http.ResponseWriter, r *http.Request, routes *routes) {
+	service, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	if len(g.opts.Services) > 0 && !routes.exposed[service] && !isReflection(service) {
+		writeGRPCError(w, 12, fmt.Sprintf("service %s is not exposed by this gateway", service))
+		return
+	}
+	g.backendHandler().ServeHTTP(w, r)
+}
+
+// backendHandler proxies a gRPC request to the backend, noting the method
+// and its status for the request log.
+func (g *Gateway) backendHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		note := noteFrom(r.Context())
+		if note != nil {
+			note.method = strings.TrimPrefix(r.URL.Path, "/")
+		}
+		g.proxy.ServeHTTP(w, r)
+		if note != nil {
+			note.grpcStatus = grpcStatusOf(w.Header())
+		}
+	})
+}
+
+func isReflection(service string) bool {
+	return service == "grpc.reflection.v1.ServerReflection" || service == "grpc.reflection.v1alpha.ServerReflection"
+}
+
+// isNativeGRPC reports a gRPC (not gRPC-web) request.
+func isNativeGRPC(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	return r.Method == http.MethodPost && (ct == "application/grpc" || strings.HasPrefix(ct, "application/grpc+") || strings.HasPrefix(ct, "application/grpc;"))
+}
+
+// notFound answers a request no route matches.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusNotFound)
+	fmt.Fprintf(w, `{"code":5,"message":"no method of this gateway answers %s %s"}`+"\n", r.Method, jsonEscape(r.URL.Path))
+}
+
+func jsonEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`)
+	return r.Replace(s)
+}
+
+// Server returns an HTTP server for g. Without tlsConfig it accepts
+// HTTP/1.1 and HTTP/2 without TLS (h2c with prior knowledge, as gRPC
+// clients speak it); with tlsConfig, both over TLS through ALPN.
+func (g *Gateway) Server(tlsConfig *tls.Config) *http.Server {
+	srv := &http.Server{Handler: g, Protocols: new(http.Protocols)}
+	srv.Protocols.SetHTTP1(true)
+	if tlsConfig != nil {
+		srv.TLSConfig = tlsConfig
+		srv.Protocols.SetHTTP2(true)
+	} else {
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return srv
+}

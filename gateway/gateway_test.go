@@ -1,0 +1,465 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/grpcx/grpcx/gateway"
+	"github.com/grpcx/grpcx/invoke"
+	"github.com/grpcx/grpcx/testserver"
+	"github.com/grpcx/grpcx/testserver/testpb"
+)
+
+// startBackend serves a plain gRPC test server on loopback until the test
+// ends and returns its address.
+func startBackend(t testing.TB) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testserver.NewServer(testserver.Options{})
+	go s.Serve(lis)
+	t.Cleanup(s.Stop)
+	return lis.Addr().String()
+}
+
+// registrySchema discovers the test services from Go's registry, as
+// descriptor files would give them.
+func registrySchema(names ...protoreflect.FullName) gateway.Discoverer {
+	return func(context.Context) (*gateway.Schema, error) {
+		s := &gateway.Schema{Types: protoregistry.GlobalTypes}
+		for _, n := range names {
+			d, err := protoregistry.GlobalFiles.FindDescriptorByName(n)
+			if err != nil {
+				return nil, err
+			}
+			s.Services = append(s.Services, d.(protoreflect.ServiceDescriptor))
+		}
+		return s, nil
+	}
+}
+
+var testServices = []protoreflect.FullName{"grpcx.test.v1.TestService", "grpcx.test.v1.AuthService", "grpc.reflection.v1.ServerReflection"}
+
+// startGateway serves a gateway in front of backend until the test ends and
+// returns its base URL and the gateway. opts may leave Backend, Transport
+// and Discover unset.
+func startGateway(t testing.TB, backend string, opts gateway.Options) (string, *gateway.Gateway) {
+	t.Helper()
+	tr, base, err := invoke.HTTP2Transport(backend, invoke.DialOptions{Plaintext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	opts.Backend, opts.Transport = base, tr
+	if opts.Discover == nil {
+		opts.Discover = registrySchema(testServices...)
+	}
+	g, err := gateway.New(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := g.Server(nil)
+	go srv.Serve(lis)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + lis.Addr().String(), g
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func do(t testing.TB, method, url, body string, header ...string) response {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, url, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Add(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{resp.StatusCode, resp.Header, string(b)}
+}
+
+// jsonField decodes body and returns the value at the dotted path.
+func jsonField(t testing.TB, body, path string) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatalf("%v in %s", err, body)
+	}
+	for _, k := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+func TestREST(t *testing.T) {
+	url, _ := startGateway(t, startBackend(t), gateway.Options{})
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		field                    string
+		want                     any
+	}{
+		{"path variable and query", "GET", "/v1/echo/hello?number=3", "", 200, "number", 3.0},
+		{"path variable", "GET", "/v1/echo/hello", "", 200, "message", "hello"},
+		{"body *", "POST", "/v1/echo", `{"message": "posted", "number": 4}`, 200, "message", "posted"},
+		{"body field and path", "PUT", "/v1/types/7", `{"name": "n", "values": [1, 2]}`, 200, "nested.name", "n"},
+		{"body field and path, the path part", "PUT", "/v1/types/7", `{"name": "n"}`, 200, "fInt32", 7.0},
+		{"query of a well-known type", "GET", "/v1/slow?duration=0.01s", "", 200, "outcome", "completed"},
+		{"default POST route", "POST", "/grpcx.test.v1.TestService/Unary", `{"message": "default"}`, 200, "message", "default"},
+		{"default POST route, unannotated method", "POST", "/grpcx.test.v1.TestService/Hidden", `{}`, 200, "detail.@type", "type.googleapis.com/grpcx.test.hidden.v1.Secret"},
+		{"NotFound is 404 with details", "GET", "/v1/fail/5?message=gone&details=true", "", 404, "message", "gone"},
+		{"InvalidArgument is 400", "GET", "/v1/fail/3", "", 400, "code", 3.0},
+		{"Unauthenticated is 401", "GET", "/v1/whoami", "", 401, "code", 16.0},
+		{"Unavailable is 503", "GET", "/v1/fail/14", "", 503, "code", 14.0},
+		{"unknown route", "GET", "/v1/nothing", "", 404, "code", 5.0},
+		// vanguard reports a body it cannot parse as UNKNOWN.
+		{"bad JSON", "POST", "/v1/echo", `{"message": `, 500, "code", 2.0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := do(t, tt.method, url+tt.path, tt.body)
+			if resp.status != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.status, tt.status, resp.body)
+			}
+			if got := jsonField(t, resp.body, tt.field); got != tt.want {
+				t.Errorf("%s = %#v, want %#v in %s", tt.field, got, tt.want, resp.body)
+			}
+		})
+	}
+	t.Run("error details", func(t *testing.T) {
+		resp := do(t, "GET", url+"/v1/fail/5?details=true", "")
+		details, _ := jsonField(t, resp.body, "details").([]any)
+		if len(details) != 4 {
+			t.Fatalf("details %s", resp.body)
+		}
+		if typ := details[0].(map[string]any)["@type"]; typ != "type.googleapis.com/google.rpc.ErrorInfo" {
+			t.Errorf("first detail %v", details[0])
+		}
+		if resp.header.Get("Content-Type") != "application/json" {
+			t.Errorf("content type %q", resp.header.Get("Content-Type"))
+		}
+	})
+}
+
+func TestHeaders(t *testing.T) {
+	url, _ := startGateway(t, startBackend(t), gateway.Options{Header: http.Header{"X-Gateway": {"added"}}})
+	resp := do(t, "POST", url+"/v1/metadata", `{"responseHeaders": {"x-back": "b1"}}`, "X-Client", "c1", "Authorization", "Bearer t")
+	if resp.status != 200 {
+		t.Fatalf("%d %s", resp.status, resp.body)
+	}
+	for name, want := range map[string]string{"x-client": "c1", "x-gateway": "added", "authorization": "Bearer t"} {
+		vals, _ := jsonField(t, resp.body, "received."+name+".values").([]any)
+		if len(vals) != 1 || vals[0] != want {
+			t.Errorf("backend got %s = %v, want %q", name, vals, want)
+		}
+	}
+	if got := resp.header.Get("X-Back"); got != "b1" {
+		t.Errorf("response header x-back %q", got)
+	}
+	if resp.header.Get(testserver.PIDHeader) == "" {
+		t.Errorf("no %s in %v", testserver.PIDHeader, resp.header)
+	}
+	ok := do(t, "GET", url+"/v1/whoami", "", "Authorization", "Bearer "+testserver.DefaultAuthToken)
+	if ok.status != 200 || !strings.Contains(ok.body, "bearer:") {
+		t.Errorf("whoami with a token: %d %s", ok.status, ok.body)
+	}
+}
+
+func dialGRPC(t *testing.T, url string) *grpc.ClientConn {
+	t.Helper()
+	cc, err := grpc.NewClient(strings.TrimPrefix(url, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+func TestNativeGRPCPassesThrough(t *testing.T) {
+	url, _ := startGateway(t, startBackend(t), gateway.Options{Services: []string{"grpcx.test.v1.AuthService"}})
+	cc := dialGRPC(t, url)
+	ctx := metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+testserver.DefaultAuthToken)
+	if _, err := testpb.NewAuthServiceClient(cc).WhoAmI(ctx, &emptypb.Empty{}); err != nil {
+		t.Fatalf("an exposed service: %v", err)
+	}
+	_, err := testpb.NewTestServiceClient(cc).Unary(t.Context(), &testpb.EchoRequest{})
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "not exposed") {
+		t.Errorf("a service not exposed: %v", err)
+	}
+	// Reflection passes through, so clients can discover the gateway.
+	stream, err := grpc_reflection_v1.NewServerReflectionClient(cc).ServerReflectionInfo(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&grpc_reflection_v1.ServerReflectionRequest{
+		MessageRequest: &grpc_reflection_v1.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil || len(resp.GetListServicesResponse().GetService()) == 0 {
+		t.Fatalf("reflection through the gateway: %v %v", resp, err)
+	}
+	stream.CloseSend()
+	// REST and the default route answer only for exposed services.
+	if resp := do(t, "GET", url+"/v1/echo/x", ""); resp.status != 404 {
+		t.Errorf("REST of a service not exposed: %d", resp.status)
+	}
+}
+
+func TestWebProtocolsThroughGateway(t *testing.T) {
+	url, _ := startGateway(t, startBackend(t), gateway.Options{})
+	for _, p := range []invoke.Protocol{invoke.ProtocolGRPCWeb, invoke.ProtocolConnect} {
+		t.Run(string(p), func(t *testing.T) {
+			cc, err := invoke.DialWeb(t.Context(), url, p, invoke.DialOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cc.Close()
+			client := testpb.NewTestServiceClient(cc)
+			bidi, err := client.Bidi(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range []string{"a", "b"} {
+				if err := bidi.Send(&testpb.EchoRequest{Message: m}); err != nil {
+					t.Fatal(err)
+				}
+				resp, err := bidi.Recv()
+				if err != nil || resp.GetMessage() != m {
+					t.Fatalf("bidi: %v %v", resp, err)
+				}
+			}
+			bidi.CloseSend()
+			if _, err := bidi.Recv(); err != io.EOF {
+				t.Fatalf("bidi end: %v", err)
+			}
+			_, err = client.Fail(t.Context(), &testpb.FailRequest{Code: 9, Message: "pre", Details: true})
+			st, _ := status.FromError(err)
+			if st.Code() != codes.FailedPrecondition || st.Message() != "pre" || len(st.Details()) == 0 {
+				t.Errorf("status through the gateway: %v (%d details)", err, len(st.Details()))
+			}
+		})
+	}
+}
+
+func TestCORS(t *testing.T) {
+	backend := startBackend(t)
+	url, _ := startGateway(t, backend, gateway.Options{CORSOrigins: []string{"https://app.example"}})
+	preflights := map[string][]string{
+		"rest":     {"GET", "/v1/echo/x", ""},
+		"connect":  {"POST", "/grpcx.test.v1.TestService/Unary", "content-type,connect-protocol-version"},
+		"grpc-web": {"POST", "/grpcx.test.v1.TestService/Unary", "content-type,x-grpc-web,x-user-agent"},
+	}
+	for name, p := range preflights {
+		t.Run(name, func(t *testing.T) {
+			h := []string{"Origin", "https://app.example", "Access-Control-Request-Method", p[0]}
+			if p[2] != "" {
+				h = append(h, "Access-Control-Request-Headers", p[2])
+			}
+			resp := do(t, "OPTIONS", url+p[1], "", h...)
+			if resp.status != http.StatusNoContent {
+				t.Fatalf("status %d", resp.status)
+			}
+			if got := resp.header.Get("Access-Control-Allow-Origin"); got != "https://app.example" {
+				t.Errorf("allow-origin %q", got)
+			}
+			if !strings.Contains(resp.header.Get("Access-Control-Allow-Methods"), p[0]) {
+				t.Errorf("allow-methods %q", resp.header.Get("Access-Control-Allow-Methods"))
+			}
+			if p[2] != "" && resp.header.Get("Access-Control-Allow-Headers") != p[2] {
+				t.Errorf("allow-headers %q", resp.header.Get("Access-Control-Allow-Headers"))
+			}
+		})
+	}
+	if resp := do(t, "OPTIONS", url+"/v1/echo/x", "", "Origin", "https://evil.example", "Access-Control-Request-Method", "GET"); resp.status != http.StatusForbidden {
+		t.Errorf("another origin's preflight: %d", resp.status)
+	}
+	resp := do(t, "GET", url+"/v1/echo/x", "", "Origin", "https://app.example")
+	if resp.header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		!strings.Contains(resp.header.Get("Access-Control-Expose-Headers"), "X-Server-Pid") {
+		t.Errorf("cross-origin response headers %v", resp.header)
+	}
+	if resp := do(t, "GET", url+"/v1/echo/x", "", "Origin", "https://evil.example"); resp.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("another origin was allowed: %v", resp.header)
+	}
+	any, _ := startGateway(t, backend, gateway.Options{CORSOrigins: []string{"*"}})
+	if resp := do(t, "OPTIONS", any+"/v1/echo/x", "", "Origin", "http://anything.example:3000", "Access-Control-Request-Method", "GET"); resp.status != http.StatusNoContent {
+		t.Errorf("* refused a preflight: %d", resp.status)
+	}
+}
+
+func TestReload(t *testing.T) {
+	var mu sync.Mutex
+	names := []protoreflect.FullName{"grpcx.test.v1.AuthService"}
+	fail := false
+	discover := func(ctx context.Context) (*gateway.Schema, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if fail {
+			return nil, errors.New("backend down")
+		}
+		return registrySchema(names...)(ctx)
+	}
+	url, g := startGateway(t, startBackend(t), gateway.Options{Discover: discover})
+	if resp := do(t, "GET", url+"/v1/echo/x", ""); resp.status != 404 {
+		t.Fatalf("before reload: %d", resp.status)
+	}
+	mu.Lock()
+	names = append(names, "grpcx.test.v1.TestService")
+	mu.Unlock()
+	if err := g.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(g.Services(), " "); got != "grpcx.test.v1.AuthService grpcx.test.v1.TestService" {
+		t.Errorf("services %q", got)
+	}
+	if resp := do(t, "GET", url+"/v1/echo/x", ""); resp.status != 200 {
+		t.Fatalf("after reload: %d %s", resp.status, resp.body)
+	}
+	mu.Lock()
+	fail = true
+	mu.Unlock()
+	if err := g.Reload(t.Context()); err == nil || !strings.Contains(err.Error(), "backend down") {
+		t.Errorf("failed reload: %v", err)
+	}
+	if resp := do(t, "GET", url+"/v1/echo/x", ""); resp.status != 200 {
+		t.Errorf("a failed reload lost the routes: %d", resp.status)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	backend := startBackend(t)
+	tr, base, err := invoke.HTTP2Transport(backend, invoke.DialOptions{Plaintext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = gateway.New(t.Context(), gateway.Options{Backend: base, Transport: tr, Discover: registrySchema(testServices...), Services: []string{"no.Such"}})
+	if err == nil || !strings.Contains(err.Error(), "the backend has no service no.Such (it has grpc.reflection.v1.ServerReflection, grpcx.test.v1.AuthService, grpcx.test.v1.TestService)") {
+		t.Errorf("unknown service: %v", err)
+	}
+	if _, err := gateway.New(t.Context(), gateway.Options{}); err == nil {
+		t.Error("New without a backend should fail")
+	}
+}
+
+func TestBackendDown(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close()
+	url, _ := startGateway(t, addr, gateway.Options{})
+	resp := do(t, "GET", url+"/v1/echo/x", "")
+	if resp.status != http.StatusServiceUnavailable || jsonField(t, resp.body, "code") != 14.0 {
+		t.Errorf("backend down: %d %s", resp.status, resp.body)
+	}
+}
+
+// syncBuffer is a log writer that tests may read while the gateway writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestLog(t *testing.T) {
+	var log syncBuffer
+	url, _ := startGateway(t, startBackend(t), gateway.Options{Log: &log})
+	do(t, "GET", url+"/v1/echo/x", "")
+	do(t, "GET", url+"/v1/fail/5", "")
+	do(t, "POST", url+"/grpcx.test.v1.TestService/Unary", `{}`, "Connect-Protocol-Version", "1")
+	cc, err := invoke.DialWeb(t.Context(), url, invoke.ProtocolGRPCWeb, invoke.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	testpb.NewTestServiceClient(cc).Unary(t.Context(), &testpb.EchoRequest{})
+	testpb.NewTestServiceClient(dialGRPC(t, url)).Unary(t.Context(), &testpb.EchoRequest{})
+	do(t, "GET", url+"/nowhere", "")
+	want := []string{
+		`rest GET /v1/echo/x -> grpcx.test.v1.TestService/Unary OK \(HTTP 200\) `,
+		`rest GET /v1/fail/5 -> grpcx.test.v1.TestService/Fail NotFound \(HTTP 404\) `,
+		`connect POST /grpcx.test.v1.TestService/Unary OK \(HTTP 200\) `,
+		`grpc-web POST /grpcx.test.v1.TestService/Unary OK \(HTTP 200\) `,
+		`grpc POST /grpcx.test.v1.TestService/Unary OK \(HTTP 200\) `,
+		`rest GET /nowhere \(HTTP 404\) `,
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+		if len(lines) == len(want) || time.Now().After(deadline) {
+			if len(lines) != len(want) {
+				t.Fatalf("%d log lines, want %d:\n%s", len(lines), len(want), log.String())
+			}
+			for i, w := range want {
+				if !regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d{3} ` + w + `[0-9.]+[µm]?s$`).MatchString(lines[i]) {
+					t.Errorf("line %d: %q does not match %q", i, lines[i], w)
+				}
+			}
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
