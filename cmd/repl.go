@@ -63,6 +63,7 @@ its call, up to an empty line. Any failing command makes the exit code 1.`,
 		},
 	}
 	opts.Conn.addFlags(cmd.Flags())
+	opts.Conn.addProtocolFlags(cmd.Flags())
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Output, "output", "o", "json", "response format: json, jsonl or text (set output in the REPL)")
 	fl.BoolVar(&opts.EmitDefaults, "emit-defaults", false, "print fields that hold their default value (set emit-defaults)")
@@ -102,9 +103,10 @@ func runRepl(ctx context.Context, opts *ReplOptions) error {
 		return err
 	}
 	cfg.Headers = rpcMD
-	cfg.Connect = func(ctx context.Context, target string) (*repl.Connection, error) {
+	cfg.Protocol = opts.Conn.Protocol
+	cfg.Connect = func(ctx context.Context, target, protocol string) (*repl.Connection, error) {
 		o := opts.Conn
-		o.Target = target
+		o.Target, o.Protocol = target, protocol
 		return o.replConnection(ctx)
 	}
 	if opts.Conn.Target != "" {

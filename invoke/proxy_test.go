@@ -118,12 +118,14 @@ func connectProxy(t *testing.T) (addr string, seen func() connectSeen) {
 			return
 		}
 		w.WriteHeader(http.StatusOK)
-		down, _, err := http.NewResponseController(w).Hijack()
+		down, buffered, err := http.NewResponseController(w).Hijack()
 		if err != nil {
 			up.Close()
 			return
 		}
-		go func() { defer up.Close(); io.Copy(up, down) }()
+		// The server may have read ahead of the CONNECT: those bytes are in
+		// the hijacked reader.
+		go func() { defer up.Close(); io.Copy(up, buffered) }()
 		go func() { defer down.Close(); io.Copy(down, up) }()
 	})}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

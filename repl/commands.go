@@ -35,7 +35,7 @@ func init() {
 		"template": {"template MESSAGE|METHOD", "print a JSON skeleton of a message (of a method's request) with every field, one element in each list and map", (*Session).cmdTemplate},
 		"call":     {"call [--fill] METHOD [JSON]", "call a method; METHOD JSON alone works too. Without JSON, unary and server-streaming methods ask for each field; client and bidi streams take one JSON message per entry until an empty entry or Ctrl-D (a JSON on the call line is the first message; --fill asks field by field for each). Ctrl-C cancels the call", (*Session).cmdCall},
 		"header":   {"header [NAME VALUE | -d NAME]", "set a header sent on later calls, delete one with -d, or list them", (*Session).cmdHeader},
-		"set":      {"set SETTING VALUE", "change a setting: deadline DURATION|off, output json|jsonl|text, emit-defaults on|off, proto-names on|off", (*Session).cmdSet},
+		"set":      {"set SETTING VALUE", "change a setting: deadline DURATION|off, output json|jsonl|text, emit-defaults on|off, proto-names on|off, protocol grpc|grpc-web|connect (reconnects)", (*Session).cmdSet},
 		"show":     {"show settings", "show the settings, the headers and the connection", (*Session).cmdShow},
 		"connect":  {"connect TARGET", "connect to another server (host:port or unix:///path) with the same connection flags", (*Session).cmdConnect},
 		"history":  {"history", "list the commands entered in this session", (*Session).cmdHistory},
@@ -191,10 +191,12 @@ func (s *Session) cmdHeader(_ context.Context, args string) error {
 	return errors.New("usage: header NAME VALUE | header -d NAME | header")
 }
 
-func (s *Session) cmdSet(_ context.Context, args string) error {
+func (s *Session) cmdSet(ctx context.Context, args string) error {
 	name, value, _ := strings.Cut(args, " ")
 	value = strings.TrimSpace(value)
 	switch name {
+	case "protocol":
+		return s.setProtocol(ctx, value)
 	case "deadline":
 		if value == "off" || value == "0" {
 			s.deadline = 0
@@ -226,7 +228,7 @@ func (s *Session) cmdSet(_ context.Context, args string) error {
 	return nil
 }
 
-var settingNames = []string{"deadline", "output", "emit-defaults", "proto-names"}
+var settingNames = []string{"deadline", "output", "emit-defaults", "proto-names", "protocol"}
 
 // settingValues are what completion offers after set NAME.
 var settingValues = map[string][]string{
@@ -234,6 +236,30 @@ var settingValues = map[string][]string{
 	"output":        {"json", "jsonl", "text"},
 	"emit-defaults": {"on", "off"},
 	"proto-names":   {"on", "off"},
+	"protocol":      {"grpc", "grpc-web", "connect"},
+}
+
+// setProtocol changes the protocol of later calls, reconnecting to the
+// current server with it.
+func (s *Session) setProtocol(ctx context.Context, protocol string) error {
+	switch protocol {
+	case "grpc", "grpc-web", "connect":
+	default:
+		return fmt.Errorf("protocol %q: want grpc, grpc-web or connect", protocol)
+	}
+	if s.conn != nil {
+		if s.cfg.Connect == nil {
+			return errors.New("reconnecting is not available here")
+		}
+		conn, err := s.cfg.Connect(ctx, s.conn.Target, protocol)
+		if err != nil {
+			return err
+		}
+		s.closeConn()
+		s.conn = conn
+	}
+	s.protocol = protocol
+	return nil
 }
 
 func onOff(v string) (bool, error) {
@@ -262,8 +288,8 @@ func (s *Session) cmdShow(_ context.Context, args string) error {
 	if s.deadline > 0 {
 		deadline = s.deadline.String()
 	}
-	fmt.Fprintf(s.out, "target: %s\nservice: %s\ndeadline: %s\noutput: %s\nemit-defaults: %s\nproto-names: %s\nheaders:\n",
-		target, service, deadline, s.format.Output, onOffText(s.format.EmitDefaults), onOffText(s.format.ProtoNames))
+	fmt.Fprintf(s.out, "target: %s\nprotocol: %s\nservice: %s\ndeadline: %s\noutput: %s\nemit-defaults: %s\nproto-names: %s\nheaders:\n",
+		target, s.protocol, service, deadline, s.format.Output, onOffText(s.format.EmitDefaults), onOffText(s.format.ProtoNames))
 	return format.WriteMetadata(s.out, "  ", s.headers, false)
 }
 
@@ -281,7 +307,7 @@ func (s *Session) cmdConnect(ctx context.Context, args string) error {
 	if s.cfg.Connect == nil {
 		return errors.New("connecting is not available here")
 	}
-	conn, err := s.cfg.Connect(ctx, args)
+	conn, err := s.cfg.Connect(ctx, args, s.protocol)
 	if err != nil {
 		return err
 	}

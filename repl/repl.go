@@ -43,8 +43,12 @@ type Config struct {
 	Conn *Connection
 	// Files are descriptors from local files, nil if none.
 	Files descsource.Source
-	// Connect opens another server for the connect command.
-	Connect func(ctx context.Context, target string) (*Connection, error)
+	// Connect opens a server, for the connect command and for set protocol,
+	// with protocol grpc, grpc-web or connect.
+	Connect func(ctx context.Context, target, protocol string) (*Connection, error)
+	// Protocol is the protocol calls start with: grpc (or ""), grpc-web or
+	// connect.
+	Protocol string
 	// Headers are sent on every call; the header command edits them.
 	Headers metadata.MD
 	// Format is how responses print; the set command edits it.
@@ -72,6 +76,7 @@ type Session struct {
 	headers  metadata.MD
 	format   format.Options
 	deadline time.Duration
+	protocol string
 
 	reader    LineReader
 	lines     *lineSource
@@ -99,7 +104,10 @@ func (s *Session) getChoices() []string {
 
 // Run reads and runs commands until the input ends or the user exits.
 func Run(ctx context.Context, cfg Config) error {
-	s := &Session{cfg: cfg, conn: cfg.Conn, headers: cfg.Headers.Copy(), format: cfg.Format, deadline: cfg.Deadline}
+	s := &Session{cfg: cfg, conn: cfg.Conn, headers: cfg.Headers.Copy(), format: cfg.Format, deadline: cfg.Deadline, protocol: cfg.Protocol}
+	if s.protocol == "" {
+		s.protocol = "grpc"
+	}
 	if s.headers == nil {
 		s.headers = metadata.MD{}
 	}
