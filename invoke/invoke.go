@@ -27,8 +27,9 @@ import (
 )
 
 // RequestSupplier fills msg with the next request message. It returns io.EOF
-// when there are no more; any other error aborts the call. msg is reused
-// between calls: the supplier must fill it completely each time.
+// when there are no more, leaving msg as it was; any other error aborts the
+// call. msg is reused between calls: the supplier must fill it completely
+// each time.
 type RequestSupplier func(msg proto.Message) error
 
 // Handler receives the events of one call, in order. All its methods are
@@ -122,8 +123,9 @@ func (c *call) single() (proto.Message, error) {
 	if err := c.next(req); err != nil && err != io.EOF {
 		return nil, err
 	}
-	extra := dynamicpb.NewMessage(c.method.Input())
-	switch err := c.next(extra); err {
+	// A second request is an error whatever it holds, so it may overwrite
+	// the first; at the end of the input the supplier leaves it alone.
+	switch err := c.next(req); err {
 	case io.EOF:
 		return req, nil
 	case nil:
@@ -151,8 +153,12 @@ func (c *call) unary(ctx context.Context) error {
 	return c.finish(err, trailer)
 }
 
+// okStatus is every successful call's status; a Status is not modified
+// once made, so one serves all.
+var okStatus = status.New(codes.OK, "")
+
 func (c *call) finish(err error, trailer metadata.MD) error {
-	st := status.New(codes.OK, "")
+	st := okStatus
 	if err != nil {
 		st = status.Convert(err)
 	}
