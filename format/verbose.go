@@ -52,7 +52,10 @@ type VerbosePrinter struct {
 	received int
 	sent     int
 
-	inWire     atomic.Int64
+	// inWire holds the wire sizes of responses received but not yet
+	// handled, in order: the engine may decode ahead of the handler.
+	wireMu     sync.Mutex
+	inWire     []int
 	inEncoding atomic.Value // string
 }
 
@@ -119,7 +122,7 @@ func (p *VerbosePrinter) OnReceiveResponse(msg proto.Message) {
 	if p.opts.Level >= 2 {
 		now := time.Now()
 		fmt.Fprintf(p.w, "* response %d received (+%s, %s since the previous; %d bytes, %d on the wire)\n",
-			p.received, p.since(p.start), now.Sub(p.last).Round(time.Microsecond), proto.Size(msg), p.inWire.Load())
+			p.received, p.since(p.start), now.Sub(p.last).Round(time.Microsecond), proto.Size(msg), p.nextWireSize())
 		p.last = now
 	} else {
 		fmt.Fprintf(p.w, "* response %d received\n", p.received)
@@ -166,7 +169,11 @@ func (p *VerbosePrinter) HandleRPC(ctx context.Context, s stats.RPCStats) {
 	case *stats.InHeader:
 		p.inEncoding.Store(s.Compression)
 	case *stats.InPayload:
-		p.inWire.Store(int64(s.WireLength))
+		if p.opts.Level >= 2 { // only -vv reads them, one per response
+			p.wireMu.Lock()
+			p.inWire = append(p.inWire, s.WireLength)
+			p.wireMu.Unlock()
+		}
 	case *stats.OutPayload:
 		p.mu.Lock()
 		p.sent++
@@ -185,3 +192,16 @@ func (p *VerbosePrinter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) cont
 
 // HandleConn implements stats.Handler.
 func (p *VerbosePrinter) HandleConn(context.Context, stats.ConnStats) {}
+
+// nextWireSize returns the wire size of the oldest response not yet
+// handled.
+func (p *VerbosePrinter) nextWireSize() int {
+	p.wireMu.Lock()
+	defer p.wireMu.Unlock()
+	if len(p.inWire) == 0 {
+		return 0
+	}
+	n := p.inWire[0]
+	p.inWire = p.inWire[1:]
+	return n
+}

@@ -196,24 +196,78 @@ func (c *call) serverStream(ctx context.Context) error {
 // receiveAll reads responses until the server ends the call, then reports
 // the trailers and status.
 func (c *call) receiveAll(stream grpc.ClientStream) error {
+	if !c.method.IsStreamingServer() {
+		return c.receiveOne(stream)
+	}
+	return c.receivePipelined(stream)
+}
+
+// receiveOne reads the single response of a client-streaming call.
+func (c *call) receiveOne(stream grpc.ClientStream) error {
 	resp := dynamicpb.NewMessage(c.method.Output())
-	first := true
-	for {
-		err := stream.RecvMsg(resp)
-		if first {
-			first = false
-			if hdr, herr := stream.Header(); herr == nil && hdr != nil {
-				c.h.OnReceiveHeaders(hdr)
-			}
-		}
-		if err == io.EOF {
-			return c.finish(nil, stream.Trailer())
-		}
-		if err != nil {
-			return c.finish(err, stream.Trailer())
-		}
+	err := stream.RecvMsg(resp)
+	c.reportHeaders(stream)
+	if err != nil && err != io.EOF {
+		return c.finish(err, stream.Trailer())
+	}
+	if err == nil {
 		c.h.OnReceiveResponse(resp)
 	}
+	return c.finish(nil, stream.Trailer())
+}
+
+func (c *call) reportHeaders(stream grpc.ClientStream) {
+	if hdr, err := stream.Header(); err == nil && hdr != nil {
+		c.h.OnReceiveHeaders(hdr)
+	}
+}
+
+// received is one result of RecvMsg on the receiving goroutine.
+type received struct {
+	msg *dynamicpb.Message
+	err error
+}
+
+// pipelineDepth is how many responses may be decoded ahead of the handler.
+const pipelineDepth = 64
+
+// receivePipelined reads a stream's responses on a goroutine of its own,
+// decoding each into one of a fixed set of messages while the handler, on
+// this goroutine, prints the previous ones: decoding and printing use two
+// cores, and memory stays bounded whatever the stream's length.
+func (c *call) receivePipelined(stream grpc.ClientStream) error {
+	free := make(chan *dynamicpb.Message, pipelineDepth)
+	for range pipelineDepth {
+		free <- dynamicpb.NewMessage(c.method.Output())
+	}
+	results := make(chan received, pipelineDepth)
+	go func() {
+		for {
+			msg := <-free
+			err := stream.RecvMsg(msg)
+			results <- received{msg, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	first := true
+	for r := range results {
+		if first {
+			first = false
+			c.reportHeaders(stream)
+		}
+		if r.err == io.EOF {
+			return c.finish(nil, stream.Trailer())
+		}
+		if r.err != nil {
+			return c.finish(r.err, stream.Trailer())
+		}
+		c.h.OnReceiveResponse(r.msg)
+		free <- r.msg
+	}
+	// The receiver always ends with an error (io.EOF at least).
+	return c.finish(errors.New("invoke: the stream ended without a status"), nil)
 }
 
 func (c *call) clientStream(ctx context.Context) error {
@@ -235,20 +289,51 @@ func (c *call) clientStream(ctx context.Context) error {
 // sendAll sends each request as soon as the supplier returns it, then
 // half-closes. It returns only the supplier's errors: a send that fails
 // because the server ended the call leaves the status to the receiving side.
+//
+// The supplier runs on a goroutine of its own, filling one of a fixed set of
+// messages while the previous one is encoded and sent, so that parsing and
+// encoding use two cores. Once sendAll has returned, that goroutine asks the
+// supplier for nothing more; a read it is already blocked in is left behind
+// (standard input cannot be interrupted), and its result dropped.
 func (c *call) sendAll(stream grpc.ClientStream) error {
-	req := dynamicpb.NewMessage(c.method.Input())
-	for {
-		err := c.next(req)
-		if err == io.EOF {
+	free := make(chan *dynamicpb.Message, pipelineDepth)
+	for range pipelineDepth {
+		free <- dynamicpb.NewMessage(c.method.Input())
+	}
+	parsed := make(chan received, pipelineDepth)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			var msg *dynamicpb.Message
+			select {
+			case msg = <-free:
+			case <-done:
+				return
+			}
+			err := c.next(msg)
+			select {
+			case parsed <- received{msg, err}:
+			case <-done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for r := range parsed {
+		if r.err == io.EOF {
 			break
 		}
-		if err != nil {
-			return err
+		if r.err != nil {
+			return r.err
 		}
-		if err := stream.SendMsg(req); err != nil {
+		if err := stream.SendMsg(r.msg); err != nil {
 			// io.EOF: the server has ended the call; RecvMsg has the status.
 			return nil
 		}
+		free <- r.msg
 	}
 	_ = stream.CloseSend()
 	return nil
