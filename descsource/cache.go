@@ -99,14 +99,15 @@ func (c *Cache) Load(key string) (*protoregistry.Files, error) {
 }
 
 // buildFiles turns a set into descriptors, dependencies first. The
-// well-known types (google/protobuf/*.proto) are taken from those compiled
-// into grpcx, which are the same files, rather than built again: a cached
-// call should cost as little as the call itself.
+// well-known types (google/protobuf/*.proto, descriptor.proto among them)
+// and the google.api annotations are taken from those compiled into grpcx,
+// which are the same files, rather than built again: a cached call should
+// cost as little as the call itself.
 func buildFiles(set *descriptorpb.FileDescriptorSet) (*protoregistry.Files, error) {
 	files := new(protoregistry.Files)
 	for _, fdp := range set.GetFile() {
 		name := fdp.GetName()
-		if strings.HasPrefix(name, "google/protobuf/") {
+		if strings.HasPrefix(name, "google/protobuf/") || strings.HasPrefix(name, "google/api/") {
 			if fd, err := protoregistry.GlobalFiles.FindFileByPath(name); err == nil {
 				if err := files.RegisterFile(fd); err != nil {
 					return nil, err
