@@ -1,14 +1,16 @@
 package cmd
 
 import (
+	"context"
 	"fmt"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/grpcx/grpcx/descsource"
@@ -36,7 +38,7 @@ const defaultCacheTTL = 24 * time.Hour
 type methodCache struct {
 	cache *descsource.Cache
 	key   string
-	old   *protoregistry.Files
+	old   *descriptorpb.FileDescriptorSet // the entry as loaded, nil if none
 }
 
 // openCache returns nil when the cache is off or unusable: it only ever
@@ -53,17 +55,19 @@ func (o *CallOptions) openCache() *methodCache {
 	if err != nil {
 		return nil
 	}
-	key := descsource.CacheKey(o.Conn.Target, reflectMD, o.Conn.Authority, o.Conn.TLS.ServerName, fmt.Sprint(o.Conn.Plaintext))
+	callProto, reflectProto := o.Conn.protocols()
+	key := descsource.CacheKey(o.Conn.Target, reflectMD, o.Conn.Authority, o.Conn.TLS.ServerName,
+		fmt.Sprint(o.Conn.Plaintext), string(callProto), string(reflectProto))
 	return &methodCache{cache: &descsource.Cache{Dir: dir, TTL: o.Cache.TTL}, key: key}
 }
 
 // lookup returns the method from the cache, or nil.
 func (mc *methodCache) lookup(name string) protoreflect.MethodDescriptor {
-	files, err := mc.cache.Load(mc.key)
+	set, files, err := mc.cache.Load(mc.key)
 	if err != nil || files == nil {
 		return nil
 	}
-	mc.old = files
+	mc.old = set
 	m, err := descsource.FindMethod(descsource.FromFiles(files), name)
 	if err != nil {
 		return nil
@@ -78,37 +82,51 @@ func (mc *methodCache) store(m protoreflect.MethodDescriptor) {
 	if err != nil {
 		return
 	}
+	mc.storeSet(descsource.FileSet(files))
+}
+
+func (mc *methodCache) storeSet(set *descriptorpb.FileDescriptorSet) {
 	if mc.old != nil {
-		if merged, err := descsource.Merge(files, mc.old); err == nil {
-			files = merged
-		}
+		set = descsource.MergeSets(set, mc.old)
 	}
-	_ = mc.cache.Store(mc.key, files)
+	_ = mc.cache.Store(mc.key, set)
 }
 
 // validation is what reflection said about a cached method.
 type validation struct {
-	fresh         protoreflect.MethodDescriptor // nil when reflection did not answer
+	fresh         protoreflect.MethodDescriptor // the server's, when it changed
 	inputChanged  bool
 	outputChanged bool
 }
 
-// validate asks reflection for the method while the call runs, and
-// refreshes the cache when the server's definition changed.
-func (mc *methodCache) validate(src descsource.Source, cached protoreflect.MethodDescriptor) <-chan validation {
+// validate asks reflection for the method's files while the call runs. When
+// they are the cached ones, byte for byte, that is all; otherwise it builds
+// them, compares the method's types and stores the server's files, so that
+// the next call's check is the cheap one again.
+func (mc *methodCache) validate(ctx context.Context, cc grpc.ClientConnInterface, cached protoreflect.MethodDescriptor) <-chan validation {
 	out := make(chan validation, 1)
 	go func() {
 		var v validation
-		if fresh, err := descsource.FindMethod(src, string(cached.FullName())); err == nil {
-			v.fresh = fresh
-			v.inputChanged = descsource.Fingerprint(fresh.Input()) != descsource.Fingerprint(cached.Input())
-			v.outputChanged = descsource.Fingerprint(fresh.Output()) != descsource.Fingerprint(cached.Output())
-			if v.inputChanged || v.outputChanged {
-				mc.old = nil // the old files describe the old schema
-				mc.store(fresh)
-			}
+		defer func() { out <- v }()
+		fetched, err := descsource.FetchFiles(ctx, cc, cached.Parent().FullName())
+		if err != nil || descsource.SameFiles(fetched, mc.old) {
+			return
 		}
-		out <- v
+		files, err := descsource.BuildFiles(fetched)
+		if err != nil {
+			return
+		}
+		fresh, err := descsource.FindMethod(descsource.FromFiles(files), string(cached.FullName()))
+		if err != nil {
+			return
+		}
+		v.inputChanged = descsource.Fingerprint(fresh.Input()) != descsource.Fingerprint(cached.Input())
+		v.outputChanged = descsource.Fingerprint(fresh.Output()) != descsource.Fingerprint(cached.Output())
+		if v.inputChanged || v.outputChanged {
+			v.fresh = fresh
+			mc.old = nil // the other cached files may describe the old schema too
+		}
+		mc.storeSet(fetched)
 	}()
 	return out
 }

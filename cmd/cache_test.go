@@ -231,7 +231,7 @@ func TestCacheConcurrentWriters(t *testing.T) {
 		t.Fatalf("cache directory holds %v, want one .protoset and no temporary files", entries)
 	}
 	c := &descsource.Cache{Dir: filepath.Dir(entries[0])}
-	files, err := c.Load(strings.TrimSuffix(filepath.Base(entries[0]), ".protoset"))
+	set, files, err := c.Load(strings.TrimSuffix(filepath.Base(entries[0]), ".protoset"))
 	if err != nil || files == nil {
 		t.Fatalf("cache entry after concurrent writes: %v", err)
 	}
@@ -239,7 +239,7 @@ func TestCacheConcurrentWriters(t *testing.T) {
 		t.Fatalf("cache entry lacks the service: %v", err)
 	}
 	data, _ := os.ReadFile(entries[0])
-	if proto.Size(descsource.FileSet(files)) == 0 || len(data) == 0 {
+	if proto.Size(set) == 0 || len(data) == 0 {
 		t.Fatal("empty cache entry")
 	}
 }

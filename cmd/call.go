@@ -204,7 +204,7 @@ func (o *CallOptions) resolveMethod(s *session, verbose *format.VerbosePrinter) 
 			if verbose != nil {
 				verbose.Notef("descriptors from the cache; checking them with reflection while the call runs")
 			}
-			return m, mc.validate(s.src, m), nil
+			return m, mc.validate(s.reflectCtx, s.reflectCC, m), nil
 		}
 	}
 	m, err := descsource.FindMethod(s.src, o.Method)

@@ -239,6 +239,10 @@ type session struct {
 	src descsource.Source
 	// rpcHeaders is the metadata of the method call.
 	rpcHeaders metadata.MD
+	// reflectCC and reflectCtx carry reflection requests (with their
+	// metadata), for the descriptor cache's check.
+	reflectCC  grpc.ClientConnInterface
+	reflectCtx context.Context
 	// closers release the connections, cc's and reflection's.
 	closers []io.Closer
 }
@@ -288,7 +292,8 @@ func (o *connOptions) open(ctx context.Context, needConn bool) (*session, error)
 				return nil, err
 			}
 		}
-		s.src = descsource.FromReflection(metadata.NewOutgoingContext(ctx, reflectMD), rc, files)
+		s.reflectCC, s.reflectCtx = rc, metadata.NewOutgoingContext(ctx, reflectMD)
+		s.src = descsource.FromReflection(s.reflectCtx, rc, files)
 	}
 	return s, nil
 }

@@ -68,42 +68,43 @@ func CacheKey(target string, reflectHeaders map[string][]string, extra ...string
 
 func (c *Cache) path(key string) string { return filepath.Join(c.Dir, key+".protoset") }
 
-// Load returns the files cached under key. It returns (nil, nil) when there
-// is no entry or the entry is older than TTL, and an error only for an entry
-// that cannot be read or parsed (which callers treat as a miss).
-func (c *Cache) Load(key string) (*protoregistry.Files, error) {
+// Load returns the files cached under key, as stored and as descriptors. It
+// returns nils when there is no entry or the entry is older than TTL, and an
+// error only for an entry that cannot be read or parsed (which callers treat
+// as a miss).
+func (c *Cache) Load(key string) (*descriptorpb.FileDescriptorSet, *protoregistry.Files, error) {
 	p := c.path(key)
 	info, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if c.TTL > 0 && time.Since(info.ModTime()) > c.TTL {
-		return nil, nil
+		return nil, nil, nil
 	}
 	data, err := os.ReadFile(p)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	set := new(descriptorpb.FileDescriptorSet)
 	if err := proto.Unmarshal(data, set); err != nil {
-		return nil, fmt.Errorf("descriptor cache %s: %w", p, err)
+		return nil, nil, fmt.Errorf("descriptor cache %s: %w", p, err)
 	}
-	files, err := buildFiles(set)
+	files, err := BuildFiles(set)
 	if err != nil {
-		return nil, fmt.Errorf("descriptor cache %s: %w", p, err)
+		return nil, nil, fmt.Errorf("descriptor cache %s: %w", p, err)
 	}
-	return files, nil
+	return set, files, nil
 }
 
-// buildFiles turns a set into descriptors, dependencies first. The
+// BuildFiles turns a set into descriptors, dependencies first. The
 // well-known types (google/protobuf/*.proto, descriptor.proto among them)
 // and the google.api annotations are taken from those compiled into grpcx,
 // which are the same files, rather than built again: a cached call should
 // cost as little as the call itself.
-func buildFiles(set *descriptorpb.FileDescriptorSet) (*protoregistry.Files, error) {
+func BuildFiles(set *descriptorpb.FileDescriptorSet) (*protoregistry.Files, error) {
 	files := new(protoregistry.Files)
 	for _, fdp := range set.GetFile() {
 		name := fdp.GetName()
@@ -126,9 +127,8 @@ func buildFiles(set *descriptorpb.FileDescriptorSet) (*protoregistry.Files, erro
 	return files, nil
 }
 
-// Store writes files under key, atomically.
-func (c *Cache) Store(key string, files *protoregistry.Files) error {
-	set := FileSet(files)
+// Store writes a set of files under key, atomically.
+func (c *Cache) Store(key string, set *descriptorpb.FileDescriptorSet) error {
 	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(set)
 	if err != nil {
 		return err
@@ -192,13 +192,36 @@ func Collect(ds ...protoreflect.Descriptor) (*protoregistry.Files, error) {
 	return files, nil
 }
 
-// Merge adds to into the files of from that it lacks by path, and returns
-// into. A file present in both keeps into's version.
-func Merge(into, from *protoregistry.Files) (*protoregistry.Files, error) {
-	var err error
-	from.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
-		err = registerWithDeps(into, fd)
-		return err == nil
-	})
-	return into, err
+// MergeSets returns the files of newer followed by those of older whose
+// names newer lacks, so that an entry keeps the other methods it holds.
+// The result is in dependency order when both sets are.
+func MergeSets(newer, older *descriptorpb.FileDescriptorSet) *descriptorpb.FileDescriptorSet {
+	have := map[string]bool{}
+	out := &descriptorpb.FileDescriptorSet{}
+	for _, f := range newer.GetFile() {
+		have[f.GetName()] = true
+	}
+	// Older files first: newer ones may import them, never the reverse,
+	// unless a newer file replaces one of them.
+	for _, f := range older.GetFile() {
+		if !have[f.GetName()] {
+			out.File = append(out.File, f)
+		}
+	}
+	out.File = append(out.File, newer.GetFile()...)
+	return out
+}
+
+// SameFiles reports whether every file of fetched is in cached, equal.
+func SameFiles(fetched, cached *descriptorpb.FileDescriptorSet) bool {
+	byName := make(map[string]*descriptorpb.FileDescriptorProto, len(cached.GetFile()))
+	for _, f := range cached.GetFile() {
+		byName[f.GetName()] = f
+	}
+	for _, f := range fetched.GetFile() {
+		if c, ok := byName[f.GetName()]; !ok || !proto.Equal(c, f) {
+			return false
+		}
+	}
+	return len(fetched.GetFile()) > 0
 }

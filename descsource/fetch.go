@@ -1,0 +1,81 @@
+package descsource
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
+)
+
+// FetchFiles asks the reflection service on cc, v1 or else v1alpha, for the
+// file declaring symbol and the files it imports, and returns them as the
+// server sent them, without building descriptors: a caller that only
+// compares them with files it already has pays for one round trip and the
+// decoding of a few messages. ctx carries the reflection metadata.
+func FetchFiles(ctx context.Context, cc grpc.ClientConnInterface, symbol protoreflect.FullName) (*descriptorpb.FileDescriptorSet, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the reflection stream
+	raw, err := fetchV1(ctx, cc, symbol)
+	if status.Code(err) == codes.Unimplemented {
+		raw, err = fetchV1Alpha(ctx, cc, symbol)
+	}
+	if err != nil {
+		return nil, reflectionError(err)
+	}
+	set := new(descriptorpb.FileDescriptorSet)
+	for _, b := range raw {
+		fdp := new(descriptorpb.FileDescriptorProto)
+		if err := proto.Unmarshal(b, fdp); err != nil {
+			return nil, fmt.Errorf("reflection sent a malformed file descriptor: %w", err)
+		}
+		set.File = append(set.File, fdp)
+	}
+	return set, nil
+}
+
+func fetchV1(ctx context.Context, cc grpc.ClientConnInterface, symbol protoreflect.FullName) ([][]byte, error) {
+	stream, err := reflectionv1.NewServerReflectionClient(cc).ServerReflectionInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req := &reflectionv1.ServerReflectionRequest{MessageRequest: &reflectionv1.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: string(symbol)}}
+	if err := stream.Send(req); err != nil {
+		_, err = stream.Recv() // the stream's status says why
+		return nil, err
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		return nil, err
+	}
+	if e := resp.GetErrorResponse(); e != nil {
+		return nil, status.Error(codes.Code(e.GetErrorCode()), e.GetErrorMessage())
+	}
+	return resp.GetFileDescriptorResponse().GetFileDescriptorProto(), nil
+}
+
+func fetchV1Alpha(ctx context.Context, cc grpc.ClientConnInterface, symbol protoreflect.FullName) ([][]byte, error) {
+	stream, err := reflectionv1alpha.NewServerReflectionClient(cc).ServerReflectionInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req := &reflectionv1alpha.ServerReflectionRequest{MessageRequest: &reflectionv1alpha.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: string(symbol)}}
+	if err := stream.Send(req); err != nil {
+		_, err = stream.Recv()
+		return nil, err
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		return nil, err
+	}
+	if e := resp.GetErrorResponse(); e != nil {
+		return nil, status.Error(codes.Code(e.GetErrorCode()), e.GetErrorMessage())
+	}
+	return resp.GetFileDescriptorResponse().GetFileDescriptorProto(), nil
+}
