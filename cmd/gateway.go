@@ -233,8 +233,15 @@ func (o *connOptions) discoverer(ctx context.Context, warn io.Writer) (gateway.D
 			// The source lives until the gateway replaces the schema: it
 			// resolves Any types lazily.
 			rctx, release := context.WithCancel(metadata.NewOutgoingContext(context.WithoutCancel(ctx), reflectMD))
+			// Discovery itself is bounded by the timeout (and Ctrl-C);
+			// only the lazy lookups after it run without a deadline.
+			stop := context.AfterFunc(actx, release)
 			var schema *gateway.Schema
-			if schema, err = schemaOf(descsource.FromReflection(rctx, cc, files), warn); err == nil {
+			schema, err = schemaOf(descsource.FromReflection(rctx, cc, files), warn)
+			if !stop() && err == nil {
+				err = actx.Err()
+			}
+			if err == nil {
 				schema.Close = release
 				return schema, nil
 			}

@@ -208,6 +208,9 @@ func (s *supervisor) watch(ctx context.Context) error {
 			if i < 0 {
 				continue // a child that failed to start, already reported
 			}
+			if ctx.Err() != nil {
+				return nil // stopping: the children exit on their own signal
+			}
 			fmt.Fprintf(s.stderr, "grpcx testserver: process %d exited (%v); starting another\n", c.cmd.Process.Pid, c.err)
 			if err := s.restart(ctx, i); err != nil {
 				return err

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"connectrpc.com/vanguard"
 	"google.golang.org/genproto/googleapis/api/annotations"
@@ -175,6 +176,9 @@ func (g *Gateway) build(schema *Schema) (*routes, error) {
 			// Not every gRPC server has gzip: vanguard decompresses.
 			vanguard.WithNoTargetCompression(),
 			vanguard.WithTypeResolver(types),
+			// vanguard buffers whole messages, decompressed: bound them as
+			// gRPC does, so one request cannot take gigabytes.
+			vanguard.WithMaxMessageBufferBytes(maxMessageBytes),
 		))
 	}
 	sort.Strings(r.names)
@@ -323,7 +327,7 @@ func jsonEscape(s string) string {
 // HTTP/1.1 and HTTP/2 without TLS (h2c with prior knowledge, as gRPC
 // clients speak it); with tlsConfig, both over TLS through ALPN.
 func (g *Gateway) Server(tlsConfig *tls.Config) *http.Server {
-	srv := &http.Server{Handler: g, Protocols: new(http.Protocols)}
+	srv := &http.Server{Handler: g, Protocols: new(http.Protocols), ReadHeaderTimeout: 10 * time.Second}
 	srv.Protocols.SetHTTP1(true)
 	if tlsConfig != nil {
 		srv.TLSConfig = tlsConfig
@@ -333,3 +337,7 @@ func (g *Gateway) Server(tlsConfig *tls.Config) *http.Server {
 	}
 	return srv
 }
+
+// maxMessageBytes is the largest message the gateway buffers: grpc-go's
+// default receive limit.
+const maxMessageBytes = 4 << 20

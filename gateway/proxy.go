@@ -21,8 +21,10 @@ func newProxy(backend *url.URL, transport http.RoundTripper, header http.Header)
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(backend)
+			// The gateway's -H headers replace the client's of the same
+			// name: a client must not override the gateway's credentials.
 			for k, vs := range header {
-				pr.Out.Header[k] = append(pr.Out.Header[k], vs...)
+				pr.Out.Header[k] = append([]string(nil), vs...)
 			}
 		},
 		Transport:     transport,

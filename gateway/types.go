@@ -36,6 +36,9 @@ func (t *lenientTypes) FindMessageByURL(url string) (protoreflect.MessageType, e
 	if mt, ok := t.unknown[name]; ok {
 		return mt, nil
 	}
+	if len(t.unknown) >= maxPlaceholders {
+		return nil, err // clients may send any name: keep memory bounded
+	}
 	mt, perr := placeholderType(protoreflect.FullName(name))
 	if perr != nil {
 		return nil, err
@@ -70,3 +73,6 @@ func placeholderType(name protoreflect.FullName) (protoreflect.MessageType, erro
 }
 
 func strPtr(s string) *string { return &s }
+
+// maxPlaceholders bounds the placeholder types kept for unknown names.
+const maxPlaceholders = 1000

@@ -29,7 +29,10 @@ import (
 // RequestSupplier fills msg with the next request message. It returns io.EOF
 // when there are no more, leaving msg as it was; any other error aborts the
 // call. msg is reused between calls: the supplier must fill it completely
-// each time.
+// each time. For client and bidi streams it runs on a goroutine of its own,
+// which may still be inside it, or call it once more, after [Invoke] has
+// returned (when the server ended the call early): a supplier must not share
+// state with a later call.
 type RequestSupplier func(msg proto.Message) error
 
 // Handler receives the events of one call, in order. All its methods are

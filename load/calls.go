@@ -104,9 +104,10 @@ func (c *invokeCaller) Call(ctx context.Context, n int64) (Outcome, error) {
 
 // supplier returns the request supplier of call n.
 func (c *invokeCaller) supplier(n int64) (invoke.RequestSupplier, error) {
-	// invoke sends a bidi call's requests from a goroutine that can outlive
-	// the call, so a bidi call has a sender and buffers of its own.
-	bidi := c.kind == invoke.Bidi
+	// invoke asks for a client or bidi stream's requests on a goroutine
+	// that can outlive the call, so such a call has a sender and buffers
+	// of its own.
+	bidi := c.kind == invoke.Bidi || c.kind == invoke.ClientStreaming
 	if bidi && c.exp != nil {
 		c.exp.encoded = nil
 	}
