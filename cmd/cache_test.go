@@ -244,20 +244,20 @@ func TestCacheConcurrentWriters(t *testing.T) {
 	}
 }
 
-// TestCacheSavesRoundTrips puts a proxy adding 50 ms each way between grpcx
+// TestCacheSavesRoundTrips puts a proxy adding 100 ms each way between grpcx
 // and the server and counts the round trips grpcx waits for.
 func TestCacheSavesRoundTrips(t *testing.T) {
 	if testing.Short() {
 		t.Skip("slow: real network delays")
 	}
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
-	proxy, err := latencyproxy.Start(startTestserver(t), 50*time.Millisecond)
+	proxy, err := latencyproxy.Start(startTestserver(t), 100*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
 	call := []string{"call", "--plaintext", proxy.Addr, "grpcx.test.v1.TestService/Unary", "-d", `{"message": "far"}`}
-	// A round trip through the proxy costs 100 ms; grpcx's own work is a
+	// A round trip through the proxy costs 200 ms; grpcx's own work is a
 	// few milliseconds, so the waits are the elapsed time in whole round
 	// trips. The best of three runs keeps a busy machine from adding one.
 	roundTrips := func(args ...string) int {
