@@ -102,18 +102,22 @@ func (c *Cache) Load(key string) (*descriptorpb.FileDescriptorSet, *protoregistr
 // BuildFiles turns a set into descriptors, dependencies first. The
 // well-known types (google/protobuf/*.proto, descriptor.proto among them)
 // and the google.api annotations are taken from those compiled into grpcx,
-// which are the same files, rather than built again: a cached call should
-// cost as little as the call itself.
+// which are the same files, whether or not the set holds them: a cached call
+// should cost as little as the call itself.
 func BuildFiles(set *descriptorpb.FileDescriptorSet) (*protoregistry.Files, error) {
 	files := new(protoregistry.Files)
 	for _, fdp := range set.GetFile() {
-		name := fdp.GetName()
-		if strings.HasPrefix(name, "google/protobuf/") || strings.HasPrefix(name, "google/api/") {
-			if fd, err := protoregistry.GlobalFiles.FindFileByPath(name); err == nil {
-				if err := files.RegisterFile(fd); err != nil {
+		if IsWellKnownFile(fdp.GetName()) {
+			continue
+		}
+		for _, dep := range fdp.GetDependency() {
+			if _, err := files.FindFileByPath(dep); err == nil || !IsWellKnownFile(dep) {
+				continue
+			}
+			if fd, err := protoregistry.GlobalFiles.FindFileByPath(dep); err == nil {
+				if err := registerWithDeps(files, fd); err != nil {
 					return nil, err
 				}
-				continue
 			}
 		}
 		fd, err := protodesc.NewFile(fdp, files)
@@ -127,9 +131,27 @@ func BuildFiles(set *descriptorpb.FileDescriptorSet) (*protoregistry.Files, erro
 	return files, nil
 }
 
-// Store writes a set of files under key, atomically.
+// IsWellKnownFile reports whether a file is one grpcx has compiled in and
+// takes as given: the well-known types and the google.api annotations.
+func IsWellKnownFile(name string) bool {
+	return strings.HasPrefix(name, "google/protobuf/") || strings.HasPrefix(name, "google/api/")
+}
+
+// withoutWellKnown drops the files [BuildFiles] takes from grpcx itself.
+func withoutWellKnown(set *descriptorpb.FileDescriptorSet) *descriptorpb.FileDescriptorSet {
+	out := &descriptorpb.FileDescriptorSet{}
+	for _, f := range set.GetFile() {
+		if !IsWellKnownFile(f.GetName()) {
+			out.File = append(out.File, f)
+		}
+	}
+	return out
+}
+
+// Store writes a set of files under key, atomically, without the
+// well-known files, which grpcx has compiled in.
 func (c *Cache) Store(key string, set *descriptorpb.FileDescriptorSet) error {
-	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(set)
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(withoutWellKnown(set))
 	if err != nil {
 		return err
 	}

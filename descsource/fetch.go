@@ -9,6 +9,7 @@ import (
 	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
@@ -16,9 +17,10 @@ import (
 
 // FetchFiles asks the reflection service on cc, v1 or else v1alpha, for the
 // file declaring symbol and the files it imports, and returns them as the
-// server sent them, without building descriptors: a caller that only
-// compares them with files it already has pays for one round trip and the
-// decoding of a few messages. ctx carries the reflection metadata.
+// server sent them, without building descriptors and without the
+// well-known files (see [IsWellKnownFile]): a caller that only compares
+// them with files it already has pays for one round trip and the decoding
+// of a few messages. ctx carries the reflection metadata.
 func FetchFiles(ctx context.Context, cc grpc.ClientConnInterface, symbol protoreflect.FullName) (*descriptorpb.FileDescriptorSet, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the reflection stream
@@ -31,6 +33,9 @@ func FetchFiles(ctx context.Context, cc grpc.ClientConnInterface, symbol protore
 	}
 	set := new(descriptorpb.FileDescriptorSet)
 	for _, b := range raw {
+		if IsWellKnownFile(fileName(b)) {
+			continue // grpcx has these compiled in: no need to decode them
+		}
 		fdp := new(descriptorpb.FileDescriptorProto)
 		if err := proto.Unmarshal(b, fdp); err != nil {
 			return nil, fmt.Errorf("reflection sent a malformed file descriptor: %w", err)
@@ -78,4 +83,29 @@ func fetchV1Alpha(ctx context.Context, cc grpc.ClientConnInterface, symbol proto
 		return nil, status.Error(codes.Code(e.GetErrorCode()), e.GetErrorMessage())
 	}
 	return resp.GetFileDescriptorResponse().GetFileDescriptorProto(), nil
+}
+
+// fileName reads the name (field 1) of a serialized FileDescriptorProto
+// without decoding the rest.
+func fileName(b []byte) string {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return ""
+		}
+		b = b[n:]
+		if num == 1 && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return ""
+			}
+			return string(v)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return ""
+		}
+		b = b[m:]
+	}
+	return ""
 }
