@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -74,14 +73,10 @@ interrupted or could not start, 2 for command-line misuse.`,
   grpcx bench --plaintext -n 20000 -c 60 --connections 6 -o json localhost:50051 grpcx.test.v1.TestService/Pid`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			opts.Conn.Target, args = splitTarget(args)
-			if opts.Conn.Target == "" {
-				return usagef(errors.New("bench needs a TARGET (host:port or unix:///path) before METHOD"))
+			var err error
+			if opts.Conn.Target, opts.Method, err = targetAndMethod("bench", args); err != nil {
+				return err
 			}
-			if len(args) != 1 {
-				return usagef(fmt.Errorf("bench takes TARGET and one METHOD, got %d arguments after the target", len(args)))
-			}
-			opts.Method = args[0]
 			opts.DataSet = c.Flags().Changed("data")
 			if !c.Flags().Changed("progress") {
 				opts.Progress = writerIsTerminal(opts.IO.ErrOut)
@@ -134,10 +129,7 @@ func (o *BenchOptions) check() error {
 	if _, err := load.ParseOutput(o.Output); err != nil {
 		return usagef(err)
 	}
-	if o.Compress != "" && o.Compress != "gzip" && o.Compress != "identity" {
-		return usagef(fmt.Errorf("--compress %q: the compressors are gzip and identity", o.Compress))
-	}
-	return nil
+	return checkCompress(o.Compress)
 }
 
 func runBench(ctx context.Context, opts *BenchOptions) error {
@@ -190,11 +182,7 @@ func (o *BenchOptions) calls(ctx context.Context, s *session) (*load.Calls, erro
 	popts := format.ParseOptions{AllowUnknownFields: o.AllowUnknownFields, Resolver: s.types()}
 	reqs, err := load.NewRequests(data, method.Input(), popts)
 	if err != nil {
-		var inErr *format.InputError
-		if errors.As(err, &inErr) && inErr.UnknownField {
-			return nil, fmt.Errorf("%w; pass --allow-unknown-fields to ignore unknown keys", err)
-		}
-		return nil, err
+		return nil, inputHint(err)
 	}
 	conns := []grpc.ClientConnInterface{s.cc}
 	callProto, _ := o.Conn.protocols()
@@ -205,38 +193,21 @@ func (o *BenchOptions) calls(ctx context.Context, s *session) (*load.Calls, erro
 		}
 		conns = append(conns, cc)
 	}
-	var callOpts []grpc.CallOption
-	if o.Conn.MaxMsgSize > 0 {
-		callOpts = append(callOpts, grpc.MaxCallRecvMsgSize(o.Conn.MaxMsgSize))
-	}
-	if o.Compress != "" {
-		callOpts = append(callOpts, grpc.UseCompressor(o.Compress))
-	}
 	return &load.Calls{
 		Conns: conns, Method: method, Metadata: s.rpcHeaders, Requests: reqs,
 		StreamMessages: o.StreamMessages, Timeout: seconds(o.Conn.MaxTime),
-		ServerHeader: serverPIDHeader, CallOptions: callOpts,
+		ServerHeader: serverPIDHeader, CallOptions: o.Conn.callOptions(o.Compress),
 	}, nil
 }
 
-// data returns the request data: -d's literal or file, or standard input
-// when it is not a terminal.
+// data returns the request data, read whole: the requests are parsed
+// once, before the run.
 func (o *BenchOptions) data() (string, error) {
-	var in io.Reader
-	switch {
-	case !o.DataSet && (o.IO.InIsTerminal || o.IO.In == nil):
-		return "", nil
-	case !o.DataSet, o.Data == "@-":
-		in = o.IO.In
-	case strings.HasPrefix(o.Data, "@"):
-		b, err := os.ReadFile(o.Data[1:])
-		if err != nil {
-			return "", fmt.Errorf("request data: %w", err)
-		}
-		return string(b), nil
-	default:
-		return o.Data, nil
+	in, closeIn, err := openData(o.IO, o.Data, o.DataSet)
+	if err != nil {
+		return "", err
 	}
+	defer closeIn()
 	b, err := io.ReadAll(in)
 	if err != nil {
 		return "", fmt.Errorf("request data: %w", err)

@@ -4,12 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -74,14 +70,10 @@ NotFound is 69).`,
   grpcx call --protocol connect --reflect-protocol connect http://localhost:50051 grpcx.test.v1.TestService/Unary
   grpcx call --protocol connect --http1 --protoset testserver/proto/testserver.protoset http://localhost:8080/api grpcx.test.v1.TestService/Unary`,
 		RunE: func(c *cobra.Command, args []string) error {
-			opts.Conn.Target, args = splitTarget(args)
-			if opts.Conn.Target == "" {
-				return usagef(errors.New("call needs a TARGET (host:port or unix:///path) before METHOD"))
+			var err error
+			if opts.Conn.Target, opts.Method, err = targetAndMethod("call", args); err != nil {
+				return err
 			}
-			if len(args) != 1 {
-				return usagef(fmt.Errorf("call takes TARGET and one METHOD, got %d arguments after the target", len(args)))
-			}
-			opts.Method = args[0]
 			opts.DataSet = c.Flags().Changed("data")
 			if err := opts.Conn.check(); err != nil {
 				return err
@@ -91,8 +83,8 @@ NotFound is 69).`,
 					return usagef(fmt.Errorf("%w, or envelope", err))
 				}
 			}
-			if opts.Compress != "" && opts.Compress != "gzip" && opts.Compress != "identity" {
-				return usagef(fmt.Errorf("--compress %q: the compressors are gzip and identity", opts.Compress))
+			if err := checkCompress(opts.Compress); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(c.Context(), opts)
@@ -146,7 +138,7 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 		}
 	}
 	types := s.types()
-	in, closeIn, err := opts.input()
+	in, closeIn, err := openData(opts.IO, opts.Data, opts.DataSet)
 	if err != nil {
 		return err
 	}
@@ -167,15 +159,7 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 		validating = &validatingHandler{Handler: handler, result: check}
 		handler = validating
 	}
-	var callOpts []grpc.CallOption
-	if opts.Conn.MaxMsgSize > 0 {
-		// Only the method's responses: reflection keeps grpc-go's limit.
-		callOpts = append(callOpts, grpc.MaxCallRecvMsgSize(opts.Conn.MaxMsgSize))
-	}
-	if opts.Compress != "" {
-		callOpts = append(callOpts, grpc.UseCompressor(opts.Compress))
-	}
-	err = invoke.Invoke(ctx, s.cc, method, s.rpcHeaders, parser.Next, handler, callOpts...)
+	err = invoke.Invoke(ctx, s.cc, method, s.rpcHeaders, parser.Next, handler, opts.Conn.callOptions(opts.Compress)...)
 	if perr := printer.Err(); perr != nil && err == nil {
 		return perr
 	}
@@ -270,10 +254,7 @@ func (o *CallOptions) callError(err error, types format.Resolver) error {
 	}
 	var inErr *format.InputError
 	if errors.As(err, &inErr) {
-		if inErr.UnknownField {
-			return fmt.Errorf("%w; pass --allow-unknown-fields to ignore unknown keys", err)
-		}
-		return err
+		return inputHint(err)
 	}
 	st, ok := status.FromError(err)
 	if !ok || st.Code() == codes.OK {
@@ -290,26 +271,4 @@ func (o *CallOptions) callError(err error, types format.Resolver) error {
 		}
 	}
 	return &exitError{code: exitStatusBase + int(st.Code()), err: err, reported: true}
-}
-
-// input opens the request stream: -d's literal or file, or standard input
-// when it is not a terminal. No input means an empty request.
-func (o *CallOptions) input() (io.Reader, func(), error) {
-	noop := func() {}
-	switch {
-	case !o.DataSet:
-		if o.IO.InIsTerminal {
-			return strings.NewReader(""), noop, nil
-		}
-		return o.IO.In, noop, nil
-	case o.Data == "@-":
-		return o.IO.In, noop, nil
-	case strings.HasPrefix(o.Data, "@"):
-		f, err := os.Open(o.Data[1:])
-		if err != nil {
-			return nil, nil, fmt.Errorf("request data: %w", err)
-		}
-		return f, func() { f.Close() }, nil
-	}
-	return strings.NewReader(o.Data), noop, nil
 }

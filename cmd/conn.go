@@ -257,7 +257,7 @@ func (s *session) Close() {
 // types resolves Any and status detail types: the compiled-in well-known
 // and google.rpc types first, then the source.
 func (s *session) types() descsource.TypeResolver {
-	return descsource.ChainTypes(descsource.WellKnownTypes(), s.src.Types())
+	return descsource.TypesOf(s.src)
 }
 
 // open connects when needed and builds the descriptor source. needConn

@@ -275,7 +275,7 @@ func schemaOf(src descsource.Source, warn io.Writer) (*gateway.Schema, error) {
 	if err != nil {
 		return nil, err
 	}
-	schema := &gateway.Schema{Types: descsource.ChainTypes(descsource.WellKnownTypes(), src.Types())}
+	schema := &gateway.Schema{Types: descsource.TypesOf(src)}
 	for _, name := range names {
 		d, err := src.FindSymbol(name)
 		if err == nil {

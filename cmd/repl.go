@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 
 	"github.com/grpcx/grpcx/format"
 	"github.com/grpcx/grpcx/repl"
@@ -51,6 +50,9 @@ its call, up to an empty line. Any failing command makes the exit code 1.`,
 			if _, err := format.NewFormatter(format.Options{Output: format.Output(opts.Output)}); err != nil {
 				return usagef(err)
 			}
+			if err := checkCompress(opts.Compress); err != nil {
+				return err
+			}
 			if opts.Conn.Target != "" || opts.Conn.hasFiles() {
 				if err := opts.Conn.check(); err != nil {
 					return err
@@ -84,12 +86,7 @@ func runRepl(ctx context.Context, opts *ReplOptions) error {
 		Deadline:    seconds(opts.Deadline),
 		StopOnError: opts.StopOnError,
 	}
-	if opts.Compress != "" {
-		cfg.CallOptions = append(cfg.CallOptions, grpc.UseCompressor(opts.Compress))
-	}
-	if opts.Conn.MaxMsgSize > 0 {
-		cfg.CallOptions = append(cfg.CallOptions, grpc.MaxCallRecvMsgSize(opts.Conn.MaxMsgSize))
-	}
+	cfg.CallOptions = opts.Conn.callOptions(opts.Compress)
 	if cfg.Interactive {
 		cfg.HistoryFile = repl.DefaultHistoryFile()
 	}

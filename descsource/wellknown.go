@@ -57,3 +57,15 @@ func (wellKnownTypes) FindExtensionByNumber(msg protoreflect.FullName, n protore
 	}
 	return protoregistry.GlobalTypes.FindExtensionByNumber(msg, n)
 }
+
+// TypesOf resolves what src knows together with the well-known and
+// google.rpc types compiled into grpcx, which come first: they need no
+// round trip (see [WellKnownTypes] for why nothing else of the global
+// registry is offered).
+// src may be nil.
+func TypesOf(src Source) TypeResolver {
+	if src == nil {
+		return WellKnownTypes()
+	}
+	return ChainTypes(WellKnownTypes(), src.Types())
+}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/grpcx/grpcx/descsource"
 	"github.com/grpcx/grpcx/format"
 	"github.com/grpcx/grpcx/invoke"
 )
@@ -38,7 +39,7 @@ func (s *Session) cmdCall(ctx context.Context, args string) error {
 		return errors.New("not connected: connect TARGET first")
 	}
 	src, _ := s.source()
-	types := descsourceTypes(src)
+	types := descsource.TypesOf(src)
 
 	formatOpts := s.format
 	formatOpts.Resolver = types
