@@ -12,6 +12,7 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -139,7 +140,7 @@ func (p *JSONParser) valueError(err error, msg proto.Message, line, col int) err
 		}
 	}
 	typeName := msg.ProtoReflect().Descriptor().FullName()
-	e.UnknownField = bytes.HasPrefix([]byte(text), []byte("unknown field"))
+	e.UnknownField = strings.HasPrefix(text, "unknown field")
 	e.Message = fmt.Sprintf("%s (message type %s)", text, typeName)
 	return e
 }
