@@ -187,7 +187,7 @@ func (o *BenchOptions) calls(ctx context.Context, s *session) (*load.Calls, erro
 	conns := []grpc.ClientConnInterface{s.cc}
 	callProto, _ := o.Conn.protocols()
 	for len(conns) < o.Connections {
-		cc, err := o.Conn.dial(ctx, s, callProto)
+		cc, err := o.Conn.dial(ctx, s, callProto, nil)
 		if err != nil {
 			return nil, fmt.Errorf("connection %d: %w", len(conns)+1, err)
 		}

@@ -38,7 +38,17 @@ const defaultCacheTTL = 24 * time.Hour
 type methodCache struct {
 	cache *descsource.Cache
 	key   string
-	old   *descriptorpb.FileDescriptorSet // the entry as loaded, nil if none
+	entry *descsource.Entry // the entry as loaded, nil if none
+	// prefetched, when not nil, delivers the files reflection sent for a
+	// service, asked for before the lookup (see prefetch).
+	prefetched <-chan fetchedFiles
+}
+
+// fetchedFiles is reflection's answer for a service.
+type fetchedFiles struct {
+	service protoreflect.FullName
+	files   [][]byte
+	err     error
 }
 
 // openCache returns nil when the cache is off or unusable: it only ever
@@ -61,18 +71,56 @@ func (o *CallOptions) openCache() *methodCache {
 	return &methodCache{cache: &descsource.Cache{Dir: dir, TTL: o.Cache.TTL}, key: key}
 }
 
+// lookupAsync looks the method up in the cache on another goroutine and
+// delivers it, or nil, on the channel it returns. mc is not to be used
+// until then.
+func (mc *methodCache) lookupAsync(name string) <-chan protoreflect.MethodDescriptor {
+	out := make(chan protoreflect.MethodDescriptor, 1)
+	go func() { out <- mc.lookup(name) }()
+	return out
+}
+
 // lookup returns the method from the cache, or nil.
 func (mc *methodCache) lookup(name string) protoreflect.MethodDescriptor {
-	set, files, err := mc.cache.Load(mc.key)
-	if err != nil || files == nil {
+	entry, err := mc.cache.Load(mc.key)
+	if err != nil || entry == nil {
 		return nil
 	}
-	mc.old = set
-	m, err := descsource.FindMethod(descsource.FromFiles(files), name)
+	mc.entry = entry
+	m, err := descsource.FindMethod(descsource.FromFiles(entry.Files), name)
 	if err != nil {
 		return nil
 	}
 	return m
+}
+
+// prefetch starts asking reflection on cc for the files of the service
+// named in method, when the cache has an entry to check them against. It
+// runs while the connection comes up and the entry is read, so that the
+// check of a cached method is under way before the method is even found,
+// and the server works on reflection while grpcx works on the cache.
+func (mc *methodCache) prefetch(ctx context.Context, cc grpc.ClientConnInterface, method string) {
+	service, _, ok := descsource.SplitMethodName(method)
+	if !ok || !mc.cache.Fresh(mc.key) {
+		return
+	}
+	out := make(chan fetchedFiles, 1)
+	mc.prefetched = out
+	go func() {
+		files, err := descsource.FetchFileBytes(ctx, cc, protoreflect.FullName(service))
+		out <- fetchedFiles{protoreflect.FullName(service), files, err}
+	}()
+}
+
+// fetch returns reflection's files for service: those prefetched when they
+// are for it, else freshly asked for.
+func (mc *methodCache) fetch(ctx context.Context, cc grpc.ClientConnInterface, service protoreflect.FullName) ([][]byte, error) {
+	if mc.prefetched != nil {
+		if f := <-mc.prefetched; f.service == service {
+			return f.files, f.err
+		}
+	}
+	return descsource.FetchFileBytes(ctx, cc, service)
 }
 
 // store records the files a freshly resolved method needs, keeping the
@@ -82,12 +130,9 @@ func (mc *methodCache) store(m protoreflect.MethodDescriptor) {
 	if err != nil {
 		return
 	}
-	mc.storeSet(descsource.FileSet(files))
-}
-
-func (mc *methodCache) storeSet(set *descriptorpb.FileDescriptorSet) {
-	if mc.old != nil {
-		set = descsource.MergeSets(set, mc.old)
+	set := descsource.FileSet(files)
+	if mc.entry != nil {
+		set = descsource.MergeSets(set, mc.entry.Set)
 	}
 	_ = mc.cache.Store(mc.key, set)
 }
@@ -99,36 +144,56 @@ type validation struct {
 	outputChanged bool
 }
 
-// validate asks reflection for the method's files while the call runs. When
-// they are the cached ones, byte for byte, that is all; otherwise it builds
-// them, compares the method's types and stores the server's files, so that
-// the next call's check is the cheap one again.
+// validate checks the cached method against reflection's files while the
+// call runs. When they are the cached ones, byte for byte, that is all;
+// otherwise it decodes and compares them, builds them if they differ,
+// compares the method's types, and stores the server's files as sent, so
+// that the next call's check is the cheap one again.
 func (mc *methodCache) validate(ctx context.Context, cc grpc.ClientConnInterface, cached protoreflect.MethodDescriptor) <-chan validation {
 	out := make(chan validation, 1)
 	go func() {
 		var v validation
 		defer func() { out <- v }()
-		fetched, err := descsource.FetchFiles(ctx, cc, cached.Parent().FullName())
-		if err != nil || descsource.SameFiles(fetched, mc.old) {
+		raw, err := mc.fetch(ctx, cc, cached.Parent().FullName())
+		if err != nil || mc.entry.Holds(raw) {
 			return
 		}
-		files, err := descsource.BuildFiles(fetched)
+		fetched, err := descsource.DecodeFiles(raw)
 		if err != nil {
 			return
 		}
-		fresh, err := descsource.FindMethod(descsource.FromFiles(files), string(cached.FullName()))
-		if err != nil {
-			return
+		older := mc.entry
+		if !descsource.SameFiles(fetched, mc.entry.Set) {
+			if v, err = compareMethod(fetched, cached); err != nil {
+				return
+			}
+			if v.fresh != nil {
+				older = nil // the other cached files may describe the old schema too
+			}
 		}
-		v.inputChanged = descsource.Fingerprint(fresh.Input()) != descsource.Fingerprint(cached.Input())
-		v.outputChanged = descsource.Fingerprint(fresh.Output()) != descsource.Fingerprint(cached.Output())
-		if v.inputChanged || v.outputChanged {
-			v.fresh = fresh
-			mc.old = nil // the other cached files may describe the old schema too
-		}
-		mc.storeSet(fetched)
+		_ = mc.cache.StoreFiles(mc.key, raw, older)
 	}()
 	return out
+}
+
+// compareMethod builds the server's files and says whether the method's
+// request or response type differs from the cached one's.
+func compareMethod(fetched *descriptorpb.FileDescriptorSet, cached protoreflect.MethodDescriptor) (validation, error) {
+	var v validation
+	files, err := descsource.BuildFiles(fetched)
+	if err != nil {
+		return v, err
+	}
+	fresh, err := descsource.FindMethod(descsource.FromFiles(files), string(cached.FullName()))
+	if err != nil {
+		return v, err
+	}
+	v.inputChanged = descsource.Fingerprint(fresh.Input()) != descsource.Fingerprint(cached.Input())
+	v.outputChanged = descsource.Fingerprint(fresh.Output()) != descsource.Fingerprint(cached.Output())
+	if v.inputChanged || v.outputChanged {
+		v.fresh = fresh
+	}
+	return v, nil
 }
 
 // validatingHandler holds a cached call's responses until the validation

@@ -186,6 +186,43 @@ func TestCacheRefreshesForUnknownMethodAndHonoursNoCache(t *testing.T) {
 	}
 }
 
+// TestCacheCheckSettlesOnServerBytes makes repeat calls and checks that,
+// once a check has stored the files as the server sends them, later checks
+// find them equal byte for byte and leave the entry alone.
+func TestCacheCheckSettlesOnServerBytes(t *testing.T) {
+	cacheHome := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cacheHome)
+	addr := startTestserver(t)
+	call := []string{"call", "--plaintext", addr, "grpcx.test.v1.TestService/Unary", "-d", `{"message": "again"}`}
+	entry := func() os.FileInfo {
+		t.Helper()
+		entries, _ := filepath.Glob(filepath.Join(cacheHome, "grpcx", "descriptors", "*.protoset"))
+		if len(entries) != 1 {
+			t.Fatalf("cache entries %v, want one", entries)
+		}
+		info, err := os.Stat(entries[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info
+	}
+	for i := 0; i < 2; i++ { // the first stores, the second checks
+		if code, out, errOut := runGrpcx(call...); code != 0 || !strings.Contains(out, "again") {
+			t.Fatalf("call %d: exit %d, stdout %q, stderr %s", i+1, code, out, errOut)
+		}
+	}
+	settled := entry()
+	time.Sleep(50 * time.Millisecond) // so that a rewrite has a later time
+	for i := 0; i < 2; i++ {
+		if code, out, errOut := runGrpcx(call...); code != 0 || !strings.Contains(out, "again") {
+			t.Fatalf("repeat call: exit %d, stdout %q, stderr %s", code, out, errOut)
+		}
+	}
+	if now := entry(); !now.ModTime().Equal(settled.ModTime()) {
+		t.Error("checks of unchanged files rewrote the cache entry: the byte-for-byte comparison never matched")
+	}
+}
+
 func startTestserver(t *testing.T) string {
 	t.Helper()
 	lis, err := testserver.Listen("127.0.0.1:0")
@@ -231,15 +268,15 @@ func TestCacheConcurrentWriters(t *testing.T) {
 		t.Fatalf("cache directory holds %v, want one .protoset and no temporary files", entries)
 	}
 	c := &descsource.Cache{Dir: filepath.Dir(entries[0])}
-	set, files, err := c.Load(strings.TrimSuffix(filepath.Base(entries[0]), ".protoset"))
-	if err != nil || files == nil {
+	entry, err := c.Load(strings.TrimSuffix(filepath.Base(entries[0]), ".protoset"))
+	if err != nil || entry == nil {
 		t.Fatalf("cache entry after concurrent writes: %v", err)
 	}
-	if _, err := files.FindDescriptorByName("grpcx.test.v1.TestService"); err != nil {
+	if _, err := entry.Files.FindDescriptorByName("grpcx.test.v1.TestService"); err != nil {
 		t.Fatalf("cache entry lacks the service: %v", err)
 	}
 	data, _ := os.ReadFile(entries[0])
-	if proto.Size(set) == 0 || len(data) == 0 {
+	if proto.Size(entry.Set) == 0 || len(data) == 0 {
 		t.Fatal("empty cache entry")
 	}
 }

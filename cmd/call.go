@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -119,6 +120,18 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 		})
 		opts.Conn.statsHandlers = append(opts.Conn.statsHandlers, verbose)
 	}
+	// Reading the cache entry and building its descriptors takes about as
+	// long as connecting on a fast network: do both at once. The check of a
+	// cached method starts as soon as the connection exists, so that the
+	// server answers reflection while grpcx reads the cache.
+	mc := opts.openCache()
+	var cached <-chan protoreflect.MethodDescriptor
+	if mc != nil {
+		cached = mc.lookupAsync(opts.Method)
+		opts.Conn.started = func(reflectCtx context.Context, cc grpc.ClientConnInterface) {
+			mc.prefetch(reflectCtx, cc, opts.Method)
+		}
+	}
 	s, err := opts.Conn.open(ctx, true)
 	if err != nil {
 		return maxTimeError(ctx, err)
@@ -127,7 +140,7 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 	if verbose != nil {
 		verbose.Notef("protocol %s", describeProtocol(s.cc))
 	}
-	method, check, err := opts.resolveMethod(s, verbose)
+	method, check, err := opts.resolveMethod(s, mc, cached, verbose)
 	if err != nil {
 		opts.Conn.explainNotGRPC(ctx, err, reflectionPath, s.rpcHeaders, opts.IO.ErrOut, opts.ShowSecrets)
 		return maxTimeError(ctx, err)
@@ -178,13 +191,13 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 	return cerr
 }
 
-// resolveMethod finds the method, in the descriptor cache when it can; a
-// cached method comes with the channel on which reflection's view of it
-// arrives while the call runs.
-func (o *CallOptions) resolveMethod(s *session, verbose *format.VerbosePrinter) (protoreflect.MethodDescriptor, <-chan validation, error) {
-	mc := o.openCache()
+// resolveMethod finds the method, in the descriptor cache mc when it can
+// (cached delivers what the lookup found there, nil for nothing); a cached
+// method comes with the channel on which reflection's view of it arrives
+// while the call runs.
+func (o *CallOptions) resolveMethod(s *session, mc *methodCache, cached <-chan protoreflect.MethodDescriptor, verbose *format.VerbosePrinter) (protoreflect.MethodDescriptor, <-chan validation, error) {
 	if mc != nil {
-		if m := mc.lookup(o.Method); m != nil {
+		if m := <-cached; m != nil {
 			if verbose != nil {
 				verbose.Notef("descriptors from the cache; checking them with reflection while the call runs")
 			}

@@ -58,6 +58,10 @@ type connOptions struct {
 	extraDial []grpc.DialOption
 	// statsHandlers watch the calls (call's verbose printer).
 	statsHandlers []stats.Handler
+	// started, when set, is given the gRPC connection reflection will use
+	// as soon as it exists, with the reflection context, before it is
+	// ready (see [invoke.DialOptions.Started]).
+	started func(reflectCtx context.Context, cc grpc.ClientConnInterface)
 }
 
 // addProtocolFlags adds the flags that choose the protocol of calls; call
@@ -276,15 +280,21 @@ func (o *connOptions) open(ctx context.Context, needConn bool) (*session, error)
 		return s, nil
 	}
 	callProto, reflectProto := o.protocols()
+	reflectCtx := metadata.NewOutgoingContext(ctx, reflectMD)
+	ownReflectConn := !needConn || reflectProto != callProto
+	var started func(*grpc.ClientConn)
+	if o.started != nil && o.Reflect {
+		started = func(cc *grpc.ClientConn) { o.started(reflectCtx, cc) }
+	}
 	if needConn {
-		if s.cc, err = o.dial(ctx, s, callProto); err != nil {
+		if s.cc, err = o.dial(ctx, s, callProto, startedIf(!ownReflectConn, started)); err != nil {
 			return nil, err
 		}
 	}
 	if o.Reflect {
 		rc := s.cc
-		if !needConn || reflectProto != callProto {
-			if rc, err = o.dial(ctx, s, reflectProto); err != nil {
+		if ownReflectConn {
+			if rc, err = o.dial(ctx, s, reflectProto, started); err != nil {
 				s.Close()
 				if needConn {
 					err = fmt.Errorf("reflection over %s: %w; choose another protocol with --reflect-protocol, or give the schema with --proto or --protoset", reflectProto, err)
@@ -292,20 +302,30 @@ func (o *connOptions) open(ctx context.Context, needConn bool) (*session, error)
 				return nil, err
 			}
 		}
-		s.reflectCC, s.reflectCtx = rc, metadata.NewOutgoingContext(ctx, reflectMD)
+		s.reflectCC, s.reflectCtx = rc, reflectCtx
 		s.src = descsource.FromReflection(s.reflectCtx, rc, files)
 	}
 	return s, nil
 }
 
+// startedIf returns f when cond holds, else nil.
+func startedIf(cond bool, f func(*grpc.ClientConn)) func(*grpc.ClientConn) {
+	if cond {
+		return f
+	}
+	return nil
+}
+
 // dial connects to the target with protocol p, for s, which closes the
-// connection.
-func (o *connOptions) dial(ctx context.Context, s *session, p invoke.Protocol) (grpc.ClientConnInterface, error) {
+// connection; a gRPC connection is given to started, when not nil, before
+// it is ready.
+func (o *connOptions) dial(ctx context.Context, s *session, p invoke.Protocol, started func(*grpc.ClientConn)) (grpc.ClientConnInterface, error) {
 	dopts, err := o.dialOptions()
 	if err != nil {
 		return nil, err
 	}
 	if p == invoke.ProtocolGRPC {
+		dopts.Started = started
 		cc, err := invoke.Dial(ctx, o.grpcTarget(), dopts)
 		if err != nil {
 			return nil, err

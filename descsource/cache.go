@@ -1,6 +1,7 @@
 package descsource
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -8,10 +9,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -68,35 +71,96 @@ func CacheKey(target string, reflectHeaders map[string][]string, extra ...string
 
 func (c *Cache) path(key string) string { return filepath.Join(c.Dir, key+".protoset") }
 
-// Load returns the files cached under key, as stored and as descriptors. It
-// returns nils when there is no entry or the entry is older than TTL, and an
-// error only for an entry that cannot be read or parsed (which callers treat
-// as a miss).
-func (c *Cache) Load(key string) (*descriptorpb.FileDescriptorSet, *protoregistry.Files, error) {
+// An Entry is what [Cache.Load] found under a key.
+type Entry struct {
+	// Set holds the files as stored.
+	Set *descriptorpb.FileDescriptorSet
+	// Files holds them as descriptors, with the well-known files grpcx
+	// has compiled in.
+	Files *protoregistry.Files
+	// raw is each stored file's serialized FileDescriptorProto, in order.
+	raw [][]byte
+}
+
+// Holds reports whether the entry has every one of the files, byte for
+// byte; the files are serialized FileDescriptorProtos, as reflection sends
+// them ([FetchFileBytes]). It decodes nothing, so a check that finds the
+// server's files unchanged costs next to nothing. A false answer is not
+// proof of a change: another encoder may write the same file differently
+// (compare decoded files with [SameFiles] to know).
+func (e *Entry) Holds(files [][]byte) bool {
+	for _, b := range files {
+		if !slices.ContainsFunc(e.raw, func(c []byte) bool { return bytes.Equal(c, b) }) {
+			return false
+		}
+	}
+	return len(files) > 0
+}
+
+// Fresh reports whether there is an entry under key young enough to use,
+// without reading it.
+func (c *Cache) Fresh(key string) bool {
+	info, err := os.Stat(c.path(key))
+	return err == nil && (c.TTL <= 0 || time.Since(info.ModTime()) <= c.TTL)
+}
+
+// Load returns the entry cached under key. It returns nil when there is no
+// entry or the entry is older than TTL, and an error only for an entry that
+// cannot be read or parsed (which callers treat as a miss).
+func (c *Cache) Load(key string) (*Entry, error) {
 	p := c.path(key)
 	info, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if c.TTL > 0 && time.Since(info.ModTime()) > c.TTL {
-		return nil, nil, nil
+		return nil, nil
 	}
 	data, err := os.ReadFile(p)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	set := new(descriptorpb.FileDescriptorSet)
 	if err := proto.Unmarshal(data, set); err != nil {
-		return nil, nil, fmt.Errorf("descriptor cache %s: %w", p, err)
+		return nil, fmt.Errorf("descriptor cache %s: %w", p, err)
+	}
+	raw, err := splitSet(data)
+	if err != nil {
+		return nil, fmt.Errorf("descriptor cache %s: %w", p, err)
 	}
 	files, err := BuildFiles(set)
 	if err != nil {
-		return nil, nil, fmt.Errorf("descriptor cache %s: %w", p, err)
+		return nil, fmt.Errorf("descriptor cache %s: %w", p, err)
 	}
-	return set, files, nil
+	return &Entry{Set: set, Files: files, raw: raw}, nil
+}
+
+// splitSet returns the serialized files (field 1) of a serialized
+// FileDescriptorSet, without decoding them.
+func splitSet(data []byte) ([][]byte, error) {
+	var raw [][]byte
+	for len(data) > 0 {
+		num, typ, n := protowire.ConsumeTag(data)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		data = data[n:]
+		if num != 1 || typ != protowire.BytesType {
+			n = protowire.ConsumeFieldValue(num, typ, data)
+		} else {
+			var b []byte
+			b, n = protowire.ConsumeBytes(data)
+			raw = append(raw, b)
+		}
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		data = data[n:]
+	}
+	return raw, nil
 }
 
 // BuildFiles turns a set into descriptors, dependencies first. The
@@ -155,6 +219,12 @@ func (c *Cache) Store(key string, set *descriptorpb.FileDescriptorSet) error {
 	if err != nil {
 		return err
 	}
+	return c.write(key, data)
+}
+
+// write puts data in place under key: a temporary file renamed into place,
+// so that a reader sees the old entry or the new one, never a mixture.
+func (c *Cache) write(key string, data []byte) error {
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return fmt.Errorf("descriptor cache: %w", err)
 	}
@@ -173,6 +243,38 @@ func (c *Cache) Store(key string, set *descriptorpb.FileDescriptorSet) error {
 		return fmt.Errorf("descriptor cache: %w", err)
 	}
 	return nil
+}
+
+// StoreFiles writes serialized files (FileDescriptorProtos, as reflection
+// sends them) under key, as they are, atomically; older's files that files
+// lacks (by name) are kept, so that the entry keeps the other methods it
+// holds. Stored as they came, the files pass [Entry.Holds] when the server
+// next sends the same ones.
+func (c *Cache) StoreFiles(key string, files [][]byte, older *Entry) error {
+	have := map[string]bool{}
+	for _, b := range files {
+		have[fileName(b)] = true
+	}
+	var data []byte
+	add := func(b []byte) {
+		if name := fileName(b); !IsWellKnownFile(name) {
+			data = protowire.AppendTag(data, 1, protowire.BytesType)
+			data = protowire.AppendBytes(data, b)
+		}
+	}
+	if older != nil {
+		// Older files first: newer ones may import them, never the
+		// reverse, unless a newer file replaces one of them.
+		for _, b := range older.raw {
+			if !have[fileName(b)] {
+				add(b)
+			}
+		}
+	}
+	for _, b := range files {
+		add(b)
+	}
+	return c.write(key, data)
 }
 
 // FileSet returns every file of files as a FileDescriptorSet, dependencies

@@ -3,6 +3,7 @@ package descsource
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -18,10 +19,21 @@ import (
 // FetchFiles asks the reflection service on cc, v1 or else v1alpha, for the
 // file declaring symbol and the files it imports, and returns them as the
 // server sent them, without building descriptors and without the
-// well-known files (see [IsWellKnownFile]): a caller that only compares
-// them with files it already has pays for one round trip and the decoding
-// of a few messages. ctx carries the reflection metadata.
+// well-known files (see [IsWellKnownFile]). ctx carries the reflection
+// metadata.
 func FetchFiles(ctx context.Context, cc grpc.ClientConnInterface, symbol protoreflect.FullName) (*descriptorpb.FileDescriptorSet, error) {
+	raw, err := FetchFileBytes(ctx, cc, symbol)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeFiles(raw)
+}
+
+// FetchFileBytes is [FetchFiles] without decoding: each file is a
+// serialized FileDescriptorProto, as the server sent it. A caller that only
+// compares them with files it already has (see [Entry.Holds]) pays for one
+// round trip and nothing else.
+func FetchFileBytes(ctx context.Context, cc grpc.ClientConnInterface, symbol protoreflect.FullName) ([][]byte, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the reflection stream
 	raw, err := fetchV1(ctx, cc, symbol)
@@ -31,11 +43,14 @@ func FetchFiles(ctx context.Context, cc grpc.ClientConnInterface, symbol protore
 	if err != nil {
 		return nil, reflectionError(err)
 	}
+	// grpcx has the well-known files compiled in: leave them out.
+	return slices.DeleteFunc(raw, func(b []byte) bool { return IsWellKnownFile(fileName(b)) }), nil
+}
+
+// DecodeFiles decodes serialized FileDescriptorProtos into a set, in order.
+func DecodeFiles(raw [][]byte) (*descriptorpb.FileDescriptorSet, error) {
 	set := new(descriptorpb.FileDescriptorSet)
 	for _, b := range raw {
-		if IsWellKnownFile(fileName(b)) {
-			continue // grpcx has these compiled in: no need to decode them
-		}
 		fdp := new(descriptorpb.FileDescriptorProto)
 		if err := proto.Unmarshal(b, fdp); err != nil {
 			return nil, fmt.Errorf("reflection sent a malformed file descriptor: %w", err)

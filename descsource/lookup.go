@@ -139,14 +139,9 @@ func FindService(src Source, name string) (protoreflect.ServiceDescriptor, error
 // FindMethod resolves pkg.Service/Method or pkg.Service.Method, suggesting
 // near names when the service or the method is unknown.
 func FindMethod(src Source, name string) (protoreflect.MethodDescriptor, error) {
-	name = strings.TrimPrefix(name, "/")
-	svcName, methodName, ok := strings.Cut(name, "/")
+	svcName, methodName, ok := SplitMethodName(name)
 	if !ok {
-		i := strings.LastIndexByte(name, '.')
-		if i < 0 {
-			return nil, notFoundf("method %q must be written pkg.Service/Method or pkg.Service.Method", name)
-		}
-		svcName, methodName = name[:i], name[i+1:]
+		return nil, notFoundf("method %q must be written pkg.Service/Method or pkg.Service.Method", strings.TrimPrefix(name, "/"))
 	}
 	svc, err := FindService(src, svcName)
 	if err != nil {
@@ -156,6 +151,21 @@ func FindMethod(src Source, name string) (protoreflect.MethodDescriptor, error) 
 		return m, nil
 	}
 	return nil, notFoundf("service %s has no method %q%s", svc.FullName(), methodName, suggest(methodName, MethodNames(svc)))
+}
+
+// SplitMethodName splits a method name written pkg.Service/Method,
+// /pkg.Service/Method or pkg.Service.Method into the service's name and the
+// method's; ok is false when name has neither a slash nor a dot.
+func SplitMethodName(name string) (service, method string, ok bool) {
+	name = strings.TrimPrefix(name, "/")
+	if service, method, ok = strings.Cut(name, "/"); ok {
+		return service, method, true
+	}
+	i := strings.LastIndexByte(name, '.')
+	if i < 0 {
+		return "", "", false
+	}
+	return name[:i], name[i+1:], true
 }
 
 // FindSymbol resolves a symbol written the way users write them: with or

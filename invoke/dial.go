@@ -44,6 +44,11 @@ type DialOptions struct {
 	HTTP1 bool
 	// Extra are appended to the dial options grpcx builds.
 	Extra []grpc.DialOption
+	// Started, when set, is called with the connection as soon as it
+	// exists, before [Dial] waits for it to be ready: a call started then
+	// goes out the moment the connection is up. If Dial then fails, it
+	// closes the connection, which ends such calls.
+	Started func(*grpc.ClientConn)
 }
 
 // ConnectError reports a target that could not be connected to, with the
@@ -98,6 +103,9 @@ func Dial(ctx context.Context, target string, o DialOptions) (*grpc.ClientConn, 
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.ConnectTimeout)
 		defer cancel()
+	}
+	if o.Started != nil {
+		o.Started(cc)
 	}
 	if err := waitReady(ctx, cc, rec); err != nil {
 		cc.Close()

@@ -549,3 +549,36 @@ func (h *funcHandler) OnSendHeaders(metadata.MD)                     {}
 func (h *funcHandler) OnReceiveHeaders(metadata.MD)                  {}
 func (h *funcHandler) OnReceiveResponse(m proto.Message)             { h.onResponse(m) }
 func (h *funcHandler) OnReceiveTrailers(*status.Status, metadata.MD) {}
+
+// TestDialStarted starts a call from DialOptions.Started, before the
+// connection is ready: it goes out once the connection is up.
+func TestDialStarted(t *testing.T) {
+	t.Parallel()
+	target := testutil.StartServer(t, testserver.Options{})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	unary := method(t, "Unary")
+	early := make(chan error, 1)
+	started := 0
+	cc, err := invoke.Dial(ctx, target, invoke.DialOptions{Plaintext: true, Started: func(cc *grpc.ClientConn) {
+		started++
+		go func() {
+			rec := &recorder{}
+			err := invoke.Invoke(ctx, cc, unary, nil, requests(&testpb.EchoRequest{Message: "early"}), rec)
+			if err == nil && (len(rec.responses) != 1 || rec.responses[0].GetMessage() != "early") {
+				err = fmt.Errorf("responses %v", rec.responses)
+			}
+			early <- err
+		}()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	if started != 1 {
+		t.Fatalf("Started was called %d times, want once", started)
+	}
+	if err := <-early; err != nil {
+		t.Errorf("call started before the connection was ready: %v", err)
+	}
+}

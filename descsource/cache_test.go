@@ -1,0 +1,167 @@
+package descsource_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/descriptorpb"
+
+	"github.com/grpcx/grpcx/descsource"
+	"github.com/grpcx/grpcx/testserver"
+)
+
+func TestSplitMethodName(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, service, method string
+		ok                  bool
+	}{
+		{"pkg.Svc/Method", "pkg.Svc", "Method", true},
+		{"/pkg.Svc/Method", "pkg.Svc", "Method", true},
+		{"pkg.Svc.Method", "pkg.Svc", "Method", true},
+		{"Svc/Method", "Svc", "Method", true},
+		{"Method", "", "", false},
+	}
+	for _, tt := range tests {
+		service, method, ok := descsource.SplitMethodName(tt.in)
+		if service != tt.service || method != tt.method || ok != tt.ok {
+			t.Errorf("SplitMethodName(%q) = %q, %q, %v; want %q, %q, %v", tt.in, service, method, ok, tt.service, tt.method, tt.ok)
+		}
+	}
+}
+
+// TestCacheHoldsWhatReflectionSent stores the test server's files as
+// reflection sends them and checks that the entry then holds them byte for
+// byte, and only them.
+func TestCacheHoldsWhatReflectionSent(t *testing.T) {
+	t.Parallel()
+	cc := serverConn(t, testserver.Options{})
+	raw, err := descsource.FetchFileBytes(t.Context(), cc, testService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) == 0 {
+		t.Fatal("reflection sent no files for the test service")
+	}
+	set, err := descsource.DecodeFiles(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range set.GetFile() {
+		if descsource.IsWellKnownFile(f.GetName()) {
+			t.Errorf("FetchFileBytes kept the well-known file %s", f.GetName())
+		}
+	}
+
+	c := &descsource.Cache{Dir: t.TempDir()}
+	const key = "k"
+	if c.Fresh(key) {
+		t.Fatal("Fresh reports an entry before any was stored")
+	}
+	if err := c.StoreFiles(key, raw, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Fresh(key) {
+		t.Fatal("Fresh reports no entry after StoreFiles")
+	}
+	entry, err := c.Load(key)
+	if err != nil || entry == nil {
+		t.Fatalf("Load: %v, %v", entry, err)
+	}
+	if !entry.Holds(raw) {
+		t.Error("the entry does not hold the files it was stored with")
+	}
+	if _, err := entry.Files.FindDescriptorByName(testService); err != nil {
+		t.Errorf("the entry's descriptors lack the service: %v", err)
+	}
+	changed := bytes.Clone(raw[0])
+	changed[len(changed)-1] ^= 1
+	if entry.Holds([][]byte{changed}) {
+		t.Error("the entry holds a file with a changed byte")
+	}
+	if entry.Holds(nil) {
+		t.Error("the entry holds an empty answer")
+	}
+}
+
+// TestCacheStoreFilesKeepsOtherFiles stores a second file under a key and
+// checks the first is kept, before it, unless the second replaces it.
+func TestCacheStoreFilesKeepsOtherFiles(t *testing.T) {
+	t.Parallel()
+	file := func(name, msg string) []byte {
+		b, err := proto.Marshal(&descriptorpb.FileDescriptorProto{
+			Name: proto.String(name), Syntax: proto.String("proto3"),
+			MessageType: []*descriptorpb.DescriptorProto{{Name: proto.String(msg)}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a, b, a2 := file("a.proto", "A"), file("b.proto", "B"), file("a.proto", "A2")
+	c := &descsource.Cache{Dir: t.TempDir()}
+	load := func() *descsource.Entry {
+		t.Helper()
+		e, err := c.Load("k")
+		if err != nil || e == nil {
+			t.Fatalf("Load: %v, %v", e, err)
+		}
+		return e
+	}
+	if err := c.StoreFiles("k", [][]byte{a}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StoreFiles("k", [][]byte{b}, load()); err != nil {
+		t.Fatal(err)
+	}
+	if e := load(); !e.Holds([][]byte{a, b}) || names(e.Set) != "a.proto b.proto" {
+		t.Errorf("after adding b.proto: files %s, holds both: %v", names(e.Set), e.Holds([][]byte{a, b}))
+	}
+	if err := c.StoreFiles("k", [][]byte{a2}, load()); err != nil {
+		t.Fatal(err)
+	}
+	e := load()
+	if e.Holds([][]byte{a}) || !e.Holds([][]byte{a2, b}) || names(e.Set) != "b.proto a.proto" {
+		t.Errorf("after replacing a.proto: files %s", names(e.Set))
+	}
+	if _, err := e.Files.FindDescriptorByName("A2"); err != nil {
+		t.Errorf("the replaced file is not the one built: %v", err)
+	}
+	entries, _ := filepath.Glob(filepath.Join(c.Dir, "*"))
+	if len(entries) != 1 {
+		t.Errorf("cache directory holds %v, want one entry and no temporary files", entries)
+	}
+}
+
+// TestCacheLoadCorrupt treats an entry that is not a FileDescriptorSet as
+// an error, never a panic.
+func TestCacheLoadCorrupt(t *testing.T) {
+	t.Parallel()
+	c := &descsource.Cache{Dir: t.TempDir()}
+	if err := c.StoreFiles("k", [][]byte{[]byte("not a file descriptor")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := c.Load("k"); err == nil {
+		t.Errorf("Load of a corrupt entry = %v, want an error", e)
+	}
+	if err := os.WriteFile(filepath.Join(c.Dir, "t.protoset"), []byte{0x0a, 0x05, 0x01}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := c.Load("t"); err == nil {
+		t.Errorf("Load of a truncated entry = %v, want an error", e)
+	}
+}
+
+func names(set *descriptorpb.FileDescriptorSet) string {
+	var b bytes.Buffer
+	for i, f := range set.GetFile() {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(f.GetName())
+	}
+	return b.String()
+}
