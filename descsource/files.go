@@ -16,6 +16,10 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
+
+	// Registers two standard imports before protocompile's init would
+	// build them: see the package doc.
+	_ "github.com/grpcx/grpcx/descsource/internal/featurespb"
 )
 
 // fileSource serves descriptors from a fixed set of files, parsed from

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bufbuild/protocompile"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/grpcx/grpcx/descsource"
 	"github.com/grpcx/grpcx/internal/testutil"
@@ -442,5 +444,38 @@ func TestFromProtoFilesNameStartingWithDots(t *testing.T) {
 	}
 	if _, err := src.FindSymbol("dots.M"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestStandardFeatureFilesCompiledIn checks that protocompile offers the
+// compiled-in cpp_features.proto and java_features.proto rather than
+// building its own at start-up (which relies on featurespb being
+// initialised first), and that a file importing them still compiles.
+func TestStandardFeatureFilesCompiledIn(t *testing.T) {
+	std := protocompile.WithStandardImports(&protocompile.SourceResolver{})
+	for _, name := range []string{"google/protobuf/cpp_features.proto", "google/protobuf/java_features.proto"} {
+		res, err := std.FindFileByPath(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		global, err := protoregistry.GlobalFiles.FindFileByPath(name)
+		if err != nil {
+			t.Fatalf("%s is not registered: %v", name, err)
+		}
+		if res.Desc != global {
+			t.Errorf("protocompile built its own %s at start-up instead of taking the registered one", name)
+		}
+	}
+	dir := t.TempDir()
+	src := `edition = "2023";
+import "google/protobuf/cpp_features.proto";
+package feat.v1;
+message M { string s = 1 [features.(pb.cpp).string_type = VIEW]; }
+`
+	if err := os.WriteFile(filepath.Join(dir, "feat.proto"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := descsource.FromProtoFiles(t.Context(), []string{dir}, []string{filepath.Join(dir, "feat.proto")}); err != nil {
+		t.Errorf("a file using a C++ feature: %v", err)
 	}
 }
