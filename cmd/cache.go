@@ -130,11 +130,11 @@ func (mc *methodCache) store(m protoreflect.MethodDescriptor) {
 	if err != nil {
 		return
 	}
-	set := descsource.FileSet(files)
-	if mc.entry != nil {
-		set = descsource.MergeSets(set, mc.entry.Set)
+	raw, err := descsource.EncodeFiles(files)
+	if err != nil {
+		return
 	}
-	_ = mc.cache.Store(mc.key, set)
+	_ = mc.cache.StoreFiles(mc.key, raw, mc.entry)
 }
 
 // validation is what reflection said about a cached method.
@@ -163,7 +163,11 @@ func (mc *methodCache) validate(ctx context.Context, cc grpc.ClientConnInterface
 			return
 		}
 		older := mc.entry
-		if !descsource.SameFiles(fetched, mc.entry.Set) {
+		stored, err := mc.entry.Decode()
+		if err != nil {
+			return
+		}
+		if !descsource.SameFiles(fetched, stored) {
 			if v, err = compareMethod(fetched, cached); err != nil {
 				return
 			}

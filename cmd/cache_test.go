@@ -276,7 +276,7 @@ func TestCacheConcurrentWriters(t *testing.T) {
 		t.Fatalf("cache entry lacks the service: %v", err)
 	}
 	data, _ := os.ReadFile(entries[0])
-	if proto.Size(entry.Set) == 0 || len(data) == 0 {
+	if set, err := entry.Decode(); err != nil || proto.Size(set) == 0 || len(data) == 0 {
 		t.Fatal("empty cache entry")
 	}
 }

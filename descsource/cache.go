@@ -19,14 +19,17 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/runtime/protoimpl"
 	"google.golang.org/protobuf/types/descriptorpb"
 )
 
 // Cache keeps the descriptors reflection returned for a target on disk, so
 // that a repeat call needs no reflection round trip before it starts. Each
-// entry is a protoset file named by a hash of its key; writes go to a
-// temporary file renamed into place, so concurrent grpcx processes never
-// see a torn file (the last writer wins).
+// entry is a protoset file named by a hash of its key, holding the files as
+// the server sent them and a checksum of them (an extra field, which
+// protoset readers skip); writes go to a temporary file renamed into place,
+// so concurrent grpcx processes never see a torn file (the last writer
+// wins).
 type Cache struct {
 	// Dir holds the entries.
 	Dir string
@@ -73,10 +76,8 @@ func (c *Cache) path(key string) string { return filepath.Join(c.Dir, key+".prot
 
 // An Entry is what [Cache.Load] found under a key.
 type Entry struct {
-	// Set holds the files as stored.
-	Set *descriptorpb.FileDescriptorSet
-	// Files holds them as descriptors, with the well-known files grpcx
-	// has compiled in.
+	// Files holds the entry's files as descriptors, with the well-known
+	// files grpcx has compiled in.
 	Files *protoregistry.Files
 	// raw is each stored file's serialized FileDescriptorProto, in order.
 	raw [][]byte
@@ -97,6 +98,9 @@ func (e *Entry) Holds(files [][]byte) bool {
 	return len(files) > 0
 }
 
+// Decode returns the entry's files as FileDescriptorProtos.
+func (e *Entry) Decode() (*descriptorpb.FileDescriptorSet, error) { return DecodeFiles(e.raw) }
+
 // Fresh reports whether there is an entry under key young enough to use,
 // without reading it.
 func (c *Cache) Fresh(key string) bool {
@@ -105,8 +109,9 @@ func (c *Cache) Fresh(key string) bool {
 }
 
 // Load returns the entry cached under key. It returns nil when there is no
-// entry or the entry is older than TTL, and an error only for an entry that
-// cannot be read or parsed (which callers treat as a miss).
+// entry or the entry is older than TTL, and an error for an entry that
+// cannot be used: unreadable, or not what [Cache.StoreFiles] wrote, byte
+// for byte (callers treat it as a miss, and the next store replaces it).
 func (c *Cache) Load(key string) (*Entry, error) {
 	p := c.path(key)
 	info, err := os.Stat(p)
@@ -123,66 +128,94 @@ func (c *Cache) Load(key string) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	set := new(descriptorpb.FileDescriptorSet)
-	if err := proto.Unmarshal(data, set); err != nil {
-		return nil, fmt.Errorf("descriptor cache %s: %w", p, err)
-	}
-	raw, err := splitSet(data)
+	raw, err := splitEntry(data)
 	if err != nil {
 		return nil, fmt.Errorf("descriptor cache %s: %w", p, err)
 	}
-	files, err := BuildFiles(set)
+	files, err := buildTrusted(raw)
 	if err != nil {
 		return nil, fmt.Errorf("descriptor cache %s: %w", p, err)
 	}
-	return &Entry{Set: set, Files: files, raw: raw}, nil
+	return &Entry{Files: files, raw: raw}, nil
 }
 
-// splitSet returns the serialized files (field 1) of a serialized
-// FileDescriptorSet, without decoding them.
-func splitSet(data []byte) ([][]byte, error) {
+// checksumField is the field of an entry, beside the set's files (field
+// 1), that holds the SHA-256 of the bytes before it.
+const checksumField = 15
+
+// errChecksum reports an entry whose bytes are not the ones written.
+var errChecksum = errors.New("checksum does not match: the entry was changed or damaged after it was written")
+
+// splitEntry returns the serialized files of an entry, without decoding
+// them, once its checksum shows they are the bytes [Cache.StoreFiles]
+// wrote.
+func splitEntry(data []byte) ([][]byte, error) {
 	var raw [][]byte
-	for len(data) > 0 {
-		num, typ, n := protowire.ConsumeTag(data)
+	for rest := data; len(rest) > 0; {
+		num, typ, n := protowire.ConsumeTag(rest)
 		if n < 0 {
 			return nil, protowire.ParseError(n)
 		}
-		data = data[n:]
-		if num != 1 || typ != protowire.BytesType {
-			n = protowire.ConsumeFieldValue(num, typ, data)
-		} else {
-			var b []byte
-			b, n = protowire.ConsumeBytes(data)
-			raw = append(raw, b)
+		if typ != protowire.BytesType || (num != 1 && num != checksumField) {
+			return nil, fmt.Errorf("unexpected field %d", num)
 		}
-		if n < 0 {
-			return nil, protowire.ParseError(n)
+		v, m := protowire.ConsumeBytes(rest[n:])
+		if m < 0 {
+			return nil, protowire.ParseError(m)
 		}
-		data = data[n:]
+		if num == checksumField {
+			sum := sha256.Sum256(data[:len(data)-len(rest)])
+			if !bytes.Equal(v, sum[:]) || n+m != len(rest) {
+				return nil, errChecksum
+			}
+			return raw, nil
+		}
+		raw = append(raw, v)
+		rest = rest[n+m:]
 	}
-	return raw, nil
+	return nil, errChecksum
 }
 
-// BuildFiles turns a set into descriptors, dependencies first. The
-// well-known types (google/protobuf/*.proto, descriptor.proto among them)
-// and the google.api annotations are taken from those compiled into grpcx,
-// which are the same files, whether or not the set holds them: a cached call
-// should cost as little as the call itself.
+// buildTrusted turns files into descriptors the way generated Go code is
+// turned into them (protoimpl's builder), which reads the serialized
+// descriptors directly: building them through protodesc would first decode
+// them into descriptorpb messages and validate them, which costs a one-shot
+// call more than the rest of its set-up. It is only for files that were
+// validated when they were stored (every entry was built with [BuildFiles]
+// or protodesc before it was written, and its checksum shows it is
+// unchanged): the builder takes its input as well formed and panics
+// otherwise, so any panic here is an error, and each file is fully built
+// here rather than on first use.
+func buildTrusted(raw [][]byte) (files *protoregistry.Files, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			files, err = nil, fmt.Errorf("malformed descriptors: %v", r)
+		}
+	}()
+	files = new(protoregistry.Files)
+	for _, b := range raw {
+		if err := addWellKnownDeps(files, fileImports(b)); err != nil {
+			return nil, err
+		}
+		fd := protoimpl.DescBuilder{RawDescriptor: b, FileRegistry: files}.Build().File
+		fd.Imports().Len() // builds the rest of the file and resolves its references now
+	}
+	return files, nil
+}
+
+// BuildFiles turns a set into descriptors with protodesc, validating them,
+// dependencies first. The well-known types (google/protobuf/*.proto,
+// descriptor.proto among them) and the google.api annotations are taken
+// from those compiled into grpcx, which are the same files, whether or not
+// the set holds them.
 func BuildFiles(set *descriptorpb.FileDescriptorSet) (*protoregistry.Files, error) {
 	files := new(protoregistry.Files)
 	for _, fdp := range set.GetFile() {
 		if IsWellKnownFile(fdp.GetName()) {
 			continue
 		}
-		for _, dep := range fdp.GetDependency() {
-			if _, err := files.FindFileByPath(dep); err == nil || !IsWellKnownFile(dep) {
-				continue
-			}
-			if fd, err := protoregistry.GlobalFiles.FindFileByPath(dep); err == nil {
-				if err := registerWithDeps(files, fd); err != nil {
-					return nil, err
-				}
-			}
+		if err := addWellKnownDeps(files, fdp.GetDependency()); err != nil {
+			return nil, err
 		}
 		fd, err := protodesc.NewFile(fdp, files)
 		if err != nil {
@@ -195,30 +228,85 @@ func BuildFiles(set *descriptorpb.FileDescriptorSet) (*protoregistry.Files, erro
 	return files, nil
 }
 
+// addWellKnownDeps registers in files the compiled-in well-known files
+// among deps that it does not hold yet, with their own imports.
+func addWellKnownDeps(files *protoregistry.Files, deps []string) error {
+	for _, dep := range deps {
+		if _, err := files.FindFileByPath(dep); err == nil || !IsWellKnownFile(dep) {
+			continue
+		}
+		if fd, err := protoregistry.GlobalFiles.FindFileByPath(dep); err == nil {
+			if err := registerWithDeps(files, fd); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fileImports reads the imports (field 3) of a serialized
+// FileDescriptorProto without decoding the rest.
+func fileImports(b []byte) []string {
+	var deps []string
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return deps
+		}
+		b = b[n:]
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return deps
+		}
+		if num == 3 && typ == protowire.BytesType {
+			v, _ := protowire.ConsumeBytes(b)
+			deps = append(deps, string(v))
+		}
+		b = b[m:]
+	}
+	return deps
+}
+
 // IsWellKnownFile reports whether a file is one grpcx has compiled in and
 // takes as given: the well-known types and the google.api annotations.
 func IsWellKnownFile(name string) bool {
 	return strings.HasPrefix(name, "google/protobuf/") || strings.HasPrefix(name, "google/api/")
 }
 
-// withoutWellKnown drops the files [BuildFiles] takes from grpcx itself.
-func withoutWellKnown(set *descriptorpb.FileDescriptorSet) *descriptorpb.FileDescriptorSet {
-	out := &descriptorpb.FileDescriptorSet{}
-	for _, f := range set.GetFile() {
-		if !IsWellKnownFile(f.GetName()) {
-			out.File = append(out.File, f)
+// StoreFiles writes serialized files (FileDescriptorProtos, as reflection
+// sends them or [EncodeFiles] writes them) under key, atomically, without
+// the well-known files; older's files that files lacks (by name) are kept,
+// so that the entry keeps the other methods it holds. Stored as they came,
+// the files pass [Entry.Holds] when the server next sends the same ones.
+// Only files that build (with [BuildFiles]) may be stored: [Cache.Load]
+// trusts them.
+func (c *Cache) StoreFiles(key string, files [][]byte, older *Entry) error {
+	have := map[string]bool{}
+	for _, b := range files {
+		have[fileName(b)] = true
+	}
+	var data []byte
+	add := func(b []byte) {
+		if !IsWellKnownFile(fileName(b)) {
+			data = protowire.AppendTag(data, 1, protowire.BytesType)
+			data = protowire.AppendBytes(data, b)
 		}
 	}
-	return out
-}
-
-// Store writes a set of files under key, atomically, without the
-// well-known files, which grpcx has compiled in.
-func (c *Cache) Store(key string, set *descriptorpb.FileDescriptorSet) error {
-	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(withoutWellKnown(set))
-	if err != nil {
-		return err
+	if older != nil {
+		// Older files first: newer ones may import them, never the
+		// reverse, unless a newer file replaces one of them.
+		for _, b := range older.raw {
+			if !have[fileName(b)] {
+				add(b)
+			}
+		}
 	}
+	for _, b := range files {
+		add(b)
+	}
+	sum := sha256.Sum256(data)
+	data = protowire.AppendTag(data, checksumField, protowire.BytesType)
+	data = protowire.AppendBytes(data, sum[:])
 	return c.write(key, data)
 }
 
@@ -245,60 +333,33 @@ func (c *Cache) write(key string, data []byte) error {
 	return nil
 }
 
-// StoreFiles writes serialized files (FileDescriptorProtos, as reflection
-// sends them) under key, as they are, atomically; older's files that files
-// lacks (by name) are kept, so that the entry keeps the other methods it
-// holds. Stored as they came, the files pass [Entry.Holds] when the server
-// next sends the same ones.
-func (c *Cache) StoreFiles(key string, files [][]byte, older *Entry) error {
-	have := map[string]bool{}
-	for _, b := range files {
-		have[fileName(b)] = true
-	}
-	var data []byte
-	add := func(b []byte) {
-		if name := fileName(b); !IsWellKnownFile(name) {
-			data = protowire.AppendTag(data, 1, protowire.BytesType)
-			data = protowire.AppendBytes(data, b)
-		}
-	}
-	if older != nil {
-		// Older files first: newer ones may import them, never the
-		// reverse, unless a newer file replaces one of them.
-		for _, b := range older.raw {
-			if !have[fileName(b)] {
-				add(b)
-			}
-		}
-	}
-	for _, b := range files {
-		add(b)
-	}
-	return c.write(key, data)
-}
-
-// FileSet returns every file of files as a FileDescriptorSet, dependencies
-// before the files that import them.
-func FileSet(files *protoregistry.Files) *descriptorpb.FileDescriptorSet {
-	set := new(descriptorpb.FileDescriptorSet)
+// EncodeFiles serializes every file of files but the well-known ones,
+// dependencies before the files that import them, for [Cache.StoreFiles].
+func EncodeFiles(files *protoregistry.Files) ([][]byte, error) {
+	var out [][]byte
 	seen := map[string]bool{}
-	var add func(fd protoreflect.FileDescriptor)
-	add = func(fd protoreflect.FileDescriptor) {
-		if seen[fd.Path()] {
-			return
+	var add func(fd protoreflect.FileDescriptor) error
+	add = func(fd protoreflect.FileDescriptor) error {
+		if seen[fd.Path()] || IsWellKnownFile(fd.Path()) {
+			return nil // grpcx has the well-known files compiled in
 		}
 		seen[fd.Path()] = true
 		imports := fd.Imports()
 		for i := 0; i < imports.Len(); i++ {
-			add(imports.Get(i).FileDescriptor)
+			if err := add(imports.Get(i).FileDescriptor); err != nil {
+				return err
+			}
 		}
-		set.File = append(set.File, protodesc.ToFileDescriptorProto(fd))
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(protodesc.ToFileDescriptorProto(fd))
+		out = append(out, b)
+		return err
 	}
+	var err error
 	files.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
-		add(fd)
-		return true
+		err = add(fd)
+		return err == nil
 	})
-	return set
+	return out, err
 }
 
 // FromFiles returns a source over a set of files, such as a cache entry.
@@ -314,26 +375,6 @@ func Collect(ds ...protoreflect.Descriptor) (*protoregistry.Files, error) {
 		}
 	}
 	return files, nil
-}
-
-// MergeSets returns the files of newer followed by those of older whose
-// names newer lacks, so that an entry keeps the other methods it holds.
-// The result is in dependency order when both sets are.
-func MergeSets(newer, older *descriptorpb.FileDescriptorSet) *descriptorpb.FileDescriptorSet {
-	have := map[string]bool{}
-	out := &descriptorpb.FileDescriptorSet{}
-	for _, f := range newer.GetFile() {
-		have[f.GetName()] = true
-	}
-	// Older files first: newer ones may import them, never the reverse,
-	// unless a newer file replaces one of them.
-	for _, f := range older.GetFile() {
-		if !have[f.GetName()] {
-			out.File = append(out.File, f)
-		}
-	}
-	out.File = append(out.File, newer.GetFile()...)
-	return out
 }
 
 // SameFiles reports whether every file of fetched is in cached, equal.

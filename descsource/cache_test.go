@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/grpcx/grpcx/descsource"
@@ -117,15 +119,15 @@ func TestCacheStoreFilesKeepsOtherFiles(t *testing.T) {
 	if err := c.StoreFiles("k", [][]byte{b}, load()); err != nil {
 		t.Fatal(err)
 	}
-	if e := load(); !e.Holds([][]byte{a, b}) || names(e.Set) != "a.proto b.proto" {
-		t.Errorf("after adding b.proto: files %s, holds both: %v", names(e.Set), e.Holds([][]byte{a, b}))
+	if e := load(); !e.Holds([][]byte{a, b}) || names(t, e) != "a.proto b.proto" {
+		t.Errorf("after adding b.proto: files %s, holds both: %v", names(t, e), e.Holds([][]byte{a, b}))
 	}
 	if err := c.StoreFiles("k", [][]byte{a2}, load()); err != nil {
 		t.Fatal(err)
 	}
 	e := load()
-	if e.Holds([][]byte{a}) || !e.Holds([][]byte{a2, b}) || names(e.Set) != "b.proto a.proto" {
-		t.Errorf("after replacing a.proto: files %s", names(e.Set))
+	if e.Holds([][]byte{a}) || !e.Holds([][]byte{a2, b}) || names(t, e) != "b.proto a.proto" {
+		t.Errorf("after replacing a.proto: files %s", names(t, e))
 	}
 	if _, err := e.Files.FindDescriptorByName("A2"); err != nil {
 		t.Errorf("the replaced file is not the one built: %v", err)
@@ -136,26 +138,121 @@ func TestCacheStoreFilesKeepsOtherFiles(t *testing.T) {
 	}
 }
 
-// TestCacheLoadCorrupt treats an entry that is not a FileDescriptorSet as
-// an error, never a panic.
-func TestCacheLoadCorrupt(t *testing.T) {
+// TestCacheLoadDamaged treats an entry that is not exactly what StoreFiles
+// wrote as an error, never a panic: its descriptors are built without
+// validation, so they must be the ones validated before they were stored.
+func TestCacheLoadDamaged(t *testing.T) {
 	t.Parallel()
+	cc := serverConn(t, testserver.Options{})
+	raw, err := descsource.FetchFileBytes(t.Context(), cc, testService)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := &descsource.Cache{Dir: t.TempDir()}
-	if err := c.StoreFiles("k", [][]byte{[]byte("not a file descriptor")}, nil); err != nil {
+	if err := c.StoreFiles("good", raw, nil); err != nil {
 		t.Fatal(err)
 	}
-	if e, err := c.Load("k"); err == nil {
-		t.Errorf("Load of a corrupt entry = %v, want an error", e)
-	}
-	if err := os.WriteFile(filepath.Join(c.Dir, "t.protoset"), []byte{0x0a, 0x05, 0x01}, 0o600); err != nil {
+	good, err := os.ReadFile(filepath.Join(c.Dir, "good.protoset"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if e, err := c.Load("t"); err == nil {
-		t.Errorf("Load of a truncated entry = %v, want an error", e)
+	// A plain protoset of the same files, as older versions wrote.
+	set, err := descsource.DecodeFiles(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := proto.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := bytes.Clone(good)
+	flipped[len(flipped)/2] ^= 0x40
+	for name, data := range map[string][]byte{
+		"byte flipped":   flipped,
+		"truncated":      good[:len(good)-10],
+		"no checksum":    plain,
+		"checksum only":  good[len(good)-34:],
+		"trailing bytes": append(bytes.Clone(good), 0x0a, 0x00),
+		"not a protoset": []byte("not a file descriptor set"),
+		"empty":          nil,
+	} {
+		if err := os.WriteFile(filepath.Join(c.Dir, "bad.protoset"), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if e, err := c.Load("bad"); err == nil {
+			t.Errorf("%s: Load = %v, want an error", name, e)
+		}
+	}
+	// A checksum does not make garbage trustworthy: files that do not
+	// parse as descriptors are an error, not a panic.
+	if err := c.StoreFiles("garbage", [][]byte{[]byte("not a file descriptor")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := c.Load("garbage"); err == nil {
+		t.Errorf("Load of stored garbage = %v, want an error", e)
 	}
 }
 
-func names(set *descriptorpb.FileDescriptorSet) string {
+// TestCacheBuildsWhatProtodescBuilds compares the descriptors of a cache
+// entry, built without protodesc, with those protodesc builds from the
+// same files: every message, field, enum and method the same.
+func TestCacheBuildsWhatProtodescBuilds(t *testing.T) {
+	t.Parallel()
+	cc := serverConn(t, testserver.Options{})
+	raw, err := descsource.FetchFileBytes(t.Context(), cc, testService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &descsource.Cache{Dir: t.TempDir()}
+	if err := c.StoreFiles("k", raw, nil); err != nil {
+		t.Fatal(err)
+	}
+	entry, err := c.Load("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := descsource.DecodeFiles(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := descsource.BuildFiles(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range set.GetFile() {
+		got, err := entry.Files.FindFileByPath(f.GetName())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantFD, _ := want.FindFileByPath(f.GetName())
+		if g, w := protodesc.ToFileDescriptorProto(got), protodesc.ToFileDescriptorProto(wantFD); !proto.Equal(g, w) {
+			t.Errorf("%s: the cache builds\n%v\nprotodesc builds\n%v", f.GetName(), g, w)
+		}
+	}
+	// Types from other files resolve: the method's request and response
+	// and the message and enum fields they use.
+	d, err := entry.Files.FindDescriptorByName("grpcx.test.v1.TestService.EchoTypes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := d.(protoreflect.MethodDescriptor).Input()
+	for i := 0; i < in.Fields().Len(); i++ {
+		f := in.Fields().Get(i)
+		if m := f.Message(); m != nil && m.IsPlaceholder() {
+			t.Errorf("field %s: message %s did not resolve", f.FullName(), m.FullName())
+		}
+		if e := f.Enum(); e != nil && e.IsPlaceholder() {
+			t.Errorf("field %s: enum %s did not resolve", f.FullName(), e.FullName())
+		}
+	}
+}
+
+func names(t *testing.T, e *descsource.Entry) string {
+	t.Helper()
+	set, err := e.Decode()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var b bytes.Buffer
 	for i, f := range set.GetFile() {
 		if i > 0 {
