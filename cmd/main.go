@@ -23,7 +23,11 @@ var Version = "0.1.0-dev"
 // call that failed with a status.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := NewFactory(stdin, stdout, stderr)
-	root := NewCmdRoot(f)
+	var verb string
+	if len(args) > 0 {
+		verb = args[0]
+	}
+	root := newCmdRoot(f, verb)
 	root.SetArgs(args)
 	root.PersistentPreRun = func(c *cobra.Command, _ []string) {
 		tuneGC(c)

@@ -4,8 +4,35 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// verb builds one of grpcx's verbs.
+type verb struct {
+	name  string
+	build func(*Factory) *cobra.Command
+}
+
+// verbs returns grpcx's verbs, in the order help lists them (a function,
+// not a variable: demo runs Main, which builds them).
+func verbs() []verb {
+	return []verb{
+		{"list", func(f *Factory) *cobra.Command { return NewCmdList(f, nil) }},
+		{"describe", func(f *Factory) *cobra.Command { return NewCmdDescribe(f, nil) }},
+		{"call", func(f *Factory) *cobra.Command { return NewCmdCall(f, nil) }},
+		{"bench", func(f *Factory) *cobra.Command { return NewCmdBench(f, nil) }},
+		{"repl", func(f *Factory) *cobra.Command { return NewCmdRepl(f, nil) }},
+		{"gateway", func(f *Factory) *cobra.Command { return NewCmdGateway(f, nil) }},
+		{"testserver", func(f *Factory) *cobra.Command { return NewCmdTestserver(f, nil) }},
+		{"demo", func(f *Factory) *cobra.Command { return NewCmdDemo(f, nil) }},
+	}
+}
+
 // NewCmdRoot returns the grpcx command with every verb.
-func NewCmdRoot(f *Factory) *cobra.Command {
+func NewCmdRoot(f *Factory) *cobra.Command { return newCmdRoot(f, "") }
+
+// newCmdRoot returns the grpcx command with only the verb named, when verb
+// names one, else with every verb. A verb's flags, help and errors need
+// only itself, and building all of them is a measurable part of a
+// one-shot call's start-up.
+func newCmdRoot(f *Factory, name string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "grpcx",
 		Short: "Explore and call gRPC servers without generated stubs",
@@ -21,16 +48,16 @@ server's reflection service or local .proto and protoset files for the schema.`,
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef(err) })
-	root.AddCommand(
-		NewCmdList(f, nil),
-		NewCmdDescribe(f, nil),
-		NewCmdCall(f, nil),
-		NewCmdBench(f, nil),
-		NewCmdRepl(f, nil),
-		NewCmdGateway(f, nil),
-		NewCmdTestserver(f, nil),
-		NewCmdDemo(f, nil),
-	)
+	all := verbs()
+	for _, v := range all {
+		if v.name == name {
+			root.AddCommand(v.build(f))
+			return root
+		}
+	}
+	for _, v := range all {
+		root.AddCommand(v.build(f))
+	}
 	return root
 }
 
