@@ -8,7 +8,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/descriptorpb"
 )
 
 // Output names a way to print messages.
@@ -129,11 +129,13 @@ func jsonIndent(o Output) string {
 // space after each comma in compact output, or a second space after each
 // colon in indented output. protojson decides once per binary; so does
 // this, on first use rather than at start-up, which every command pays.
+// The probe is a FeatureSet, a type protodesc sets up at start-up, so that
+// probing sets up no other.
 var jsonVaries = sync.OnceValue(func() (v struct{ compact, indented bool }) {
-	probe := &structpb.Struct{Fields: map[string]*structpb.Value{
-		"a": structpb.NewNumberValue(1),
-		"b": structpb.NewNumberValue(2),
-	}}
+	probe := &descriptorpb.FeatureSet{
+		FieldPresence: descriptorpb.FeatureSet_EXPLICIT.Enum(),
+		EnumType:      descriptorpb.FeatureSet_OPEN.Enum(),
+	}
 	compact, _ := protojson.MarshalOptions{}.Marshal(probe)
 	indented, _ := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(probe)
 	v.compact = bytes.Contains(compact, []byte(", "))
