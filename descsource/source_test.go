@@ -53,7 +53,7 @@ func protosets(t *testing.T) descsource.Source {
 }
 
 // serverConn starts a test server and returns a connection to it.
-func serverConn(t *testing.T, opts testserver.Options) *grpc.ClientConn {
+func serverConn(t testing.TB, opts testserver.Options) *grpc.ClientConn {
 	t.Helper()
 	return testutil.Dial(t, testutil.StartServer(t, opts))
 }
