@@ -146,15 +146,16 @@ func newClients(grpcx, stub string, other []string) []client {
 // the order of the clients every other round so that drift (a warming
 // cache, a busier machine) weighs on them alike.
 func runCase(ctx context.Context, c benchCase, clients []client, addr, in string, opts options, progress io.Writer) (*caseResult, error) {
-	res := &caseResult{Name: c.name, Method: c.method, Goal: c.goal, Clients: map[string]*clientResult{}}
+	rounds := max(opts.rounds, c.minRounds)
+	res := &caseResult{Name: c.name, Method: c.method, Goal: c.goal, Rounds: rounds, Clients: map[string]*clientResult{}}
 	if opts.verify {
 		fmt.Fprintf(progress, "%s: checking output\n", c.name)
 		if err := sameOutput(ctx, clients[:2], addr, c.method, in); err != nil {
 			return nil, err
 		}
 	}
-	for round := range opts.rounds {
-		fmt.Fprintf(progress, "%s: round %d/%d\n", c.name, round+1, opts.rounds)
+	for round := range rounds {
+		fmt.Fprintf(progress, "%s: round %d/%d\n", c.name, round+1, rounds)
 		order := slices.Clone(clients)
 		if round%2 == 1 {
 			slices.Reverse(order)

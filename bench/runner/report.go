@@ -24,6 +24,7 @@ type report struct {
 type caseResult struct {
 	Name      string                   `json:"name"`
 	Method    string                   `json:"method"`
+	Rounds    int                      `json:"rounds"`
 	Clients   map[string]*clientResult `json:"clients"`
 	WallRatio float64                  `json:"wall_ratio"`     // grpcx/stub median wall time
 	Goal      float64                  `json:"goal,omitempty"` // largest acceptable WallRatio
@@ -108,7 +109,7 @@ func verdict(ratio, goal float64) string {
 // comparison.
 func writeTable(w io.Writer, rep *report) error {
 	other := rep.Other != ""
-	head := fmt.Sprintf("rounds: %d, server: %s", rep.Rounds, rep.Server)
+	head := fmt.Sprintf("rounds: %d%s, server: %s", rep.Rounds, moreRounds(rep), rep.Server)
 	if other {
 		head += ", other: " + rep.Other
 	}
@@ -195,3 +196,26 @@ func duration(ns float64) string {
 
 // kib shows a KiB count in MiB.
 func kib(n float64) string { return fmt.Sprintf("%.1fMiB", n/1024) }
+
+// moreRounds names the cases that ran more rounds than the report's, as
+// " (21 for unary, unary-1MiB)".
+func moreRounds(rep *report) string {
+	byCount := map[int][]string{}
+	var counts []int
+	for _, c := range rep.Cases {
+		if c.Rounds > rep.Rounds {
+			if byCount[c.Rounds] == nil {
+				counts = append(counts, c.Rounds)
+			}
+			byCount[c.Rounds] = append(byCount[c.Rounds], c.Name)
+		}
+	}
+	var parts []string
+	for _, n := range counts {
+		parts = append(parts, fmt.Sprintf("%d for %s", n, strings.Join(byCount[n], ", ")))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
+}

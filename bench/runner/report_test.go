@@ -93,3 +93,16 @@ stub    10.0MiB  11.0MiB  1.10
 		t.Errorf("writeTable:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestMoreRounds(t *testing.T) {
+	rep := &report{Rounds: 5, Cases: []*caseResult{
+		{Name: "unary", Rounds: 21}, {Name: "unary-1MiB", Rounds: 21}, {Name: "bidi-100k", Rounds: 5},
+	}}
+	if got, want := moreRounds(rep), " (21 for unary, unary-1MiB)"; got != want {
+		t.Errorf("moreRounds = %q, want %q", got, want)
+	}
+	rep.Rounds = 30
+	if got := moreRounds(rep); got != "" {
+		t.Errorf("moreRounds with every case at the report's rounds = %q, want none", got)
+	}
+}
