@@ -180,12 +180,13 @@ func splitEntry(data []byte) ([][]byte, error) {
 // turned into them (protoimpl's builder), which reads the serialized
 // descriptors directly: building them through protodesc would first decode
 // them into descriptorpb messages and validate them, which costs a one-shot
-// call more than the rest of its set-up. It is only for files that were
-// validated when they were stored (every entry was built with [BuildFiles]
-// or protodesc before it was written, and its checksum shows it is
-// unchanged): the builder takes its input as well formed and panics
-// otherwise, so any panic here is an error, and each file is fully built
-// here rather than on first use.
+// call more than the rest of its set-up. It is only for files that
+// [Cache.StoreFiles] checked build the same this way as with protodesc, and
+// whose checksum shows they are unchanged since. Even so, the builder takes
+// its input as well formed and panics otherwise, so a panic here is an
+// error; each file is fully built here rather than on first use; and what
+// the builder would leave unresolved (it makes placeholders where protodesc
+// fails) is an error too.
 func buildTrusted(raw [][]byte) (files *protoregistry.Files, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -198,9 +199,77 @@ func buildTrusted(raw [][]byte) (files *protoregistry.Files, err error) {
 			return nil, err
 		}
 		fd := protoimpl.DescBuilder{RawDescriptor: b, FileRegistry: files}.Build().File
-		fd.Imports().Len() // builds the rest of the file and resolves its references now
+		if err := resolved(fd); err != nil {
+			return nil, fmt.Errorf("%s: %w", fd.Path(), err)
+		}
 	}
 	return files, nil
+}
+
+// resolved reports an import, field type, extendee or method type of fd
+// that did not resolve, or a field of no known kind. Asking for the imports
+// builds the whole file.
+func resolved(fd protoreflect.FileDescriptor) error {
+	imports := fd.Imports()
+	for i := range imports.Len() {
+		if imp := imports.Get(i); imp.IsPlaceholder() {
+			return fmt.Errorf("import %s is missing", imp.Path())
+		}
+	}
+	if err := resolvedFields(fd.Extensions()); err != nil {
+		return err
+	}
+	if err := resolvedMessages(fd.Messages()); err != nil {
+		return err
+	}
+	services := fd.Services()
+	for i := range services.Len() {
+		methods := services.Get(i).Methods()
+		for j := range methods.Len() {
+			m := methods.Get(j)
+			if m.Input().IsPlaceholder() || m.Output().IsPlaceholder() {
+				return fmt.Errorf("method %s: a type did not resolve", m.FullName())
+			}
+		}
+	}
+	return nil
+}
+
+func resolvedMessages(msgs protoreflect.MessageDescriptors) error {
+	for i := range msgs.Len() {
+		m := msgs.Get(i)
+		if err := resolvedFields(m.Fields()); err != nil {
+			return err
+		}
+		if err := resolvedFields(m.Extensions()); err != nil {
+			return err
+		}
+		if err := resolvedMessages(m.Messages()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fieldList is what message fields and extensions have in common.
+type fieldList interface {
+	Len() int
+	Get(int) protoreflect.FieldDescriptor
+}
+
+func resolvedFields(fields fieldList) error {
+	for i := range fields.Len() {
+		f := fields.Get(i)
+		switch {
+		case f.Kind() == 0:
+			return fmt.Errorf("field %s has no type", f.FullName())
+		case f.Message() != nil && f.Message().IsPlaceholder(),
+			f.Enum() != nil && f.Enum().IsPlaceholder(),
+			f.IsExtension() && f.ContainingMessage().IsPlaceholder():
+			return fmt.Errorf("field %s: a type did not resolve", f.FullName())
+		}
+	}
+	return nil
 }
 
 // BuildFiles turns a set into descriptors with protodesc, validating them,
@@ -278,36 +347,90 @@ func IsWellKnownFile(name string) bool {
 // the well-known files; older's files that files lacks (by name) are kept,
 // so that the entry keeps the other methods it holds. Stored as they came,
 // the files pass [Entry.Holds] when the server next sends the same ones.
-// Only files that build (with [BuildFiles]) may be stored: [Cache.Load]
-// trusts them.
+// Files are stored only when they build, each after the files it imports,
+// into the same descriptors the way [Cache.Load] builds them as with
+// protodesc, which validates them: Load trusts what it reads.
 func (c *Cache) StoreFiles(key string, files [][]byte, older *Entry) error {
 	have := map[string]bool{}
 	for _, b := range files {
 		have[fileName(b)] = true
 	}
-	var data []byte
-	add := func(b []byte) {
-		if !IsWellKnownFile(fileName(b)) {
-			data = protowire.AppendTag(data, 1, protowire.BytesType)
-			data = protowire.AppendBytes(data, b)
-		}
-	}
+	var all [][]byte
 	if older != nil {
-		// Older files first: newer ones may import them, never the
-		// reverse, unless a newer file replaces one of them.
 		for _, b := range older.raw {
 			if !have[fileName(b)] {
-				add(b)
+				all = append(all, b)
 			}
 		}
 	}
-	for _, b := range files {
-		add(b)
+	all = dependencyOrder(append(all, files...))
+	if err := buildsAlike(all); err != nil {
+		return fmt.Errorf("descriptor cache: not storing files it could not load as checked: %w", err)
+	}
+	var data []byte
+	for _, b := range all {
+		data = protowire.AppendTag(data, 1, protowire.BytesType)
+		data = protowire.AppendBytes(data, b)
 	}
 	sum := sha256.Sum256(data)
 	data = protowire.AppendTag(data, checksumField, protowire.BytesType)
 	data = protowire.AppendBytes(data, sum[:])
 	return c.write(key, data)
+}
+
+// dependencyOrder returns files without the well-known ones, each after
+// the files of the list it imports, otherwise in the order given.
+func dependencyOrder(files [][]byte) [][]byte {
+	byName := map[string][]byte{}
+	for _, b := range files {
+		byName[fileName(b)] = b
+	}
+	var out [][]byte
+	done := map[string]bool{}
+	var visit func(name string)
+	visit = func(name string) {
+		b, ok := byName[name]
+		if !ok || done[name] || IsWellKnownFile(name) {
+			return
+		}
+		done[name] = true
+		for _, dep := range fileImports(b) {
+			visit(dep)
+		}
+		out = append(out, b)
+	}
+	for _, b := range files {
+		visit(fileName(b))
+	}
+	return out
+}
+
+// buildsAlike checks that files build with protodesc, and into the same
+// descriptors with [buildTrusted].
+func buildsAlike(files [][]byte) error {
+	set, err := DecodeFiles(files)
+	if err != nil {
+		return err
+	}
+	checked, err := BuildFiles(set)
+	if err != nil {
+		return err
+	}
+	trusted, err := buildTrusted(files)
+	if err != nil {
+		return err
+	}
+	for _, f := range set.GetFile() {
+		want, err1 := checked.FindFileByPath(f.GetName())
+		got, err2 := trusted.FindFileByPath(f.GetName())
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		if !proto.Equal(protodesc.ToFileDescriptorProto(got), protodesc.ToFileDescriptorProto(want)) {
+			return fmt.Errorf("%s builds differently without protodesc", f.GetName())
+		}
+	}
+	return nil
 }
 
 // write puts data in place under key: a temporary file renamed into place,

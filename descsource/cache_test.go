@@ -2,10 +2,13 @@ package descsource_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -183,13 +186,105 @@ func TestCacheLoadDamaged(t *testing.T) {
 			t.Errorf("%s: Load = %v, want an error", name, e)
 		}
 	}
-	// A checksum does not make garbage trustworthy: files that do not
-	// parse as descriptors are an error, not a panic.
-	if err := c.StoreFiles("garbage", [][]byte{[]byte("not a file descriptor")}, nil); err != nil {
+	// Bytes that are not a descriptor are never stored; were they, with a
+	// good checksum, loading them would be an error, not a panic.
+	garbage := [][]byte{[]byte("not a file descriptor")}
+	if err := c.StoreFiles("garbage", garbage, nil); err == nil {
+		t.Error("StoreFiles stored bytes that are not a file descriptor")
+	}
+	var data []byte
+	data = protowire.AppendTag(data, 1, protowire.BytesType)
+	data = protowire.AppendBytes(data, garbage[0])
+	sum := sha256.Sum256(data)
+	data = protowire.AppendTag(data, 15, protowire.BytesType)
+	data = protowire.AppendBytes(data, sum[:])
+	if err := os.WriteFile(filepath.Join(c.Dir, "garbage.protoset"), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if e, err := c.Load("garbage"); err == nil {
-		t.Errorf("Load of stored garbage = %v, want an error", e)
+		t.Errorf("Load of garbage with a good checksum = %v, want an error", e)
+	}
+}
+
+// fileBytes serializes a FileDescriptorProto written in text format.
+func fileBytes(t *testing.T, text string) []byte {
+	t.Helper()
+	fdp := new(descriptorpb.FileDescriptorProto)
+	if err := prototext.Unmarshal([]byte(text), fdp); err != nil {
+		t.Fatal(err)
+	}
+	b, err := proto.Marshal(fdp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestCacheStoreFilesImportsFirst updates a file that a kept file imports:
+// the entry must still list every file after its imports, or the kept
+// file's references would not resolve.
+func TestCacheStoreFilesImportsFirst(t *testing.T) {
+	t.Parallel()
+	common := func(fields string) []byte {
+		return fileBytes(t, `name: "common.proto" package: "p" syntax: "proto3"
+			message_type { name: "C" `+fields+` }`)
+	}
+	user := func(n string) []byte {
+		return fileBytes(t, `name: "s`+n+`.proto" package: "p" syntax: "proto3" dependency: "common.proto"
+			message_type { name: "R`+n+`" field { name: "c" number: 1 label: LABEL_OPTIONAL type: TYPE_MESSAGE type_name: ".p.C" json_name: "c" } }
+			service { name: "S`+n+`" method { name: "M" input_type: ".p.R`+n+`" output_type: ".p.R`+n+`" } }`)
+	}
+	c := &descsource.Cache{Dir: t.TempDir()}
+	if err := c.StoreFiles("k", [][]byte{common(""), user("1")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.Load("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// S2 arrives with a newer common.proto; S1's file is kept.
+	newer := common(`field { name: "x" number: 1 label: LABEL_OPTIONAL type: TYPE_STRING json_name: "x" }`)
+	if err := c.StoreFiles("k", [][]byte{newer, user("2")}, first); err != nil {
+		t.Fatal(err)
+	}
+	e, err := c.Load("k")
+	if err != nil {
+		t.Fatalf("Load after the update: %v", err)
+	}
+	if got := names(t, e); got != "common.proto s1.proto s2.proto" {
+		t.Errorf("files stored in the order %s, want each after its imports", got)
+	}
+	d, err := e.Files.FindDescriptorByName("p.R1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := d.(protoreflect.MessageDescriptor).Fields().ByName("c").Message(); c.IsPlaceholder() || c.Fields().Len() != 1 {
+		t.Errorf("R1.c is %v, want the newer p.C", c)
+	}
+}
+
+// TestCacheStoreFilesRefusesWhatLoadWouldMisread stores files that
+// protodesc accepts but the builder Load uses would read differently or
+// not resolve: none may be stored.
+func TestCacheStoreFilesRefusesWhatLoadWouldMisread(t *testing.T) {
+	t.Parallel()
+	tests := map[string][][]byte{
+		// protodesc works out the kind from the type name; the builder
+		// would leave it unknown.
+		"field without a type": {fileBytes(t, `name: "a.proto" package: "p" syntax: "proto3"
+			message_type { name: "A" field { name: "b" number: 1 label: LABEL_OPTIONAL type_name: ".p.B" json_name: "b" } }
+			message_type { name: "B" }`)},
+		"missing import": {fileBytes(t, `name: "a.proto" package: "p" syntax: "proto3" dependency: "gone.proto"
+			message_type { name: "A" field { name: "b" number: 1 label: LABEL_OPTIONAL type: TYPE_MESSAGE type_name: ".q.B" json_name: "b" } }`)},
+	}
+	for name, files := range tests {
+		c := &descsource.Cache{Dir: t.TempDir()}
+		if err := c.StoreFiles("k", files, nil); err == nil {
+			t.Errorf("%s: StoreFiles stored it", name)
+		}
+		if e, err := c.Load("k"); e != nil || err != nil {
+			t.Errorf("%s: Load = %v, %v; want no entry", name, e, err)
+		}
 	}
 }
 
