@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -38,10 +39,15 @@ const defaultCacheTTL = 24 * time.Hour
 type methodCache struct {
 	cache *descsource.Cache
 	key   string
-	entry *descsource.Entry // the entry as loaded, nil if none
+	// entry is the entry as loaded, nil if none; the lookup goroutine
+	// sets it before it delivers the method.
+	entry *descsource.Entry
 	// prefetched, when not nil, delivers the files reflection sent for a
-	// service, asked for before the lookup (see prefetch).
-	prefetched <-chan fetchedFiles
+	// service, asked for before the lookup (see prefetch); stopPrefetch
+	// ends that request. Both are set on Dial's goroutine, before the
+	// call goroutine reads them.
+	prefetched   <-chan fetchedFiles
+	stopPrefetch context.CancelFunc
 }
 
 // fetchedFiles is reflection's answer for a service.
@@ -72,8 +78,8 @@ func (o *CallOptions) openCache() *methodCache {
 }
 
 // lookupAsync looks the method up in the cache on another goroutine and
-// delivers it, or nil, on the channel it returns. mc is not to be used
-// until then.
+// delivers it, or nil, on the channel it returns; mc.entry is not to be
+// used until then (prefetch, which runs meanwhile, touches other fields).
 func (mc *methodCache) lookupAsync(name string) <-chan protoreflect.MethodDescriptor {
 	out := make(chan protoreflect.MethodDescriptor, 1)
 	go func() { out <- mc.lookup(name) }()
@@ -105,6 +111,7 @@ func (mc *methodCache) prefetch(ctx context.Context, cc grpc.ClientConnInterface
 		return
 	}
 	out := make(chan fetchedFiles, 1)
+	ctx, mc.stopPrefetch = context.WithCancel(ctx)
 	mc.prefetched = out
 	go func() {
 		files, err := descsource.FetchFileBytes(ctx, cc, protoreflect.FullName(service))
@@ -113,14 +120,25 @@ func (mc *methodCache) prefetch(ctx context.Context, cc grpc.ClientConnInterface
 }
 
 // fetch returns reflection's files for service: those prefetched when they
-// are for it, else freshly asked for.
+// are for it, else freshly asked for. A prefetch that found the connection
+// unavailable is asked again: it went out before the connection was up,
+// and a check that gives up is no check.
 func (mc *methodCache) fetch(ctx context.Context, cc grpc.ClientConnInterface, service protoreflect.FullName) ([][]byte, error) {
 	if mc.prefetched != nil {
-		if f := <-mc.prefetched; f.service == service {
+		f := <-mc.prefetched
+		if f.service == service && status.Code(f.err) != codes.Unavailable {
 			return f.files, f.err
 		}
 	}
 	return descsource.FetchFileBytes(ctx, cc, service)
+}
+
+// missed ends a prefetch that no check will read: the method is not in the
+// cache, and resolving it asks reflection anyway.
+func (mc *methodCache) missed() {
+	if mc.stopPrefetch != nil {
+		mc.stopPrefetch()
+	}
 }
 
 // store records the files a freshly resolved method needs, keeping the

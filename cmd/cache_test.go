@@ -213,9 +213,15 @@ func TestCacheCheckSettlesOnServerBytes(t *testing.T) {
 	}
 	settled := entry()
 	time.Sleep(50 * time.Millisecond) // so that a rewrite has a later time
+	// A write renames a new file into place, so after one more call the
+	// same file means no write (after two, the first file's number could
+	// be reused); the time covers the second call.
 	for i := 0; i < 2; i++ {
 		if code, out, errOut := runGrpcx(call...); code != 0 || !strings.Contains(out, "again") {
 			t.Fatalf("repeat call: exit %d, stdout %q, stderr %s", code, out, errOut)
+		}
+		if i == 0 && !os.SameFile(settled, entry()) {
+			t.Fatal("a check of unchanged files rewrote the cache entry: the byte-for-byte comparison did not match")
 		}
 	}
 	if now := entry(); !now.ModTime().Equal(settled.ModTime()) {
@@ -223,7 +229,31 @@ func TestCacheCheckSettlesOnServerBytes(t *testing.T) {
 	}
 }
 
-func startTestserver(t *testing.T) string {
+// TestCacheOverOtherProtocols makes cached calls whose reflection goes
+// over a connection of its own (gRPC beside a gRPC-web call) or over
+// Connect, where nothing can be asked before the connection is up.
+func TestCacheOverOtherProtocols(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	addr := startTestserverWith(t, testserver.Options{Web: true})
+	for _, protocols := range [][]string{
+		{"--protocol", "grpc-web"},
+		{"--protocol", "connect", "--reflect-protocol", "connect"},
+		{"--protocol", "connect", "--reflect-protocol", "grpc"},
+	} {
+		call := append([]string{"call", "-v", "-o", "jsonl"}, protocols...)
+		call = append(call, "http://"+addr, "grpcx.test.v1.TestService/Unary", "-d", `{"message": "web"}`)
+		for i, cached := range []bool{false, true} {
+			code, out, errOut := runGrpcx(call...)
+			if code != 0 || out != `{"message":"web"}`+"\n" || strings.Contains(errOut, "from the cache") != cached {
+				t.Errorf("%v, call %d: exit %d, stdout %q, stderr %s", protocols, i+1, code, out, errOut)
+			}
+		}
+	}
+}
+
+func startTestserver(t *testing.T) string { return startTestserverWith(t, testserver.Options{}) }
+
+func startTestserverWith(t *testing.T, opts testserver.Options) string {
 	t.Helper()
 	lis, err := testserver.Listen("127.0.0.1:0")
 	if err != nil {
@@ -231,7 +261,7 @@ func startTestserver(t *testing.T) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { testserver.Serve(ctx, lis, testserver.Options{}); close(done) }()
+	go func() { testserver.Serve(ctx, lis, opts); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return lis.Addr().String()
 }

@@ -203,6 +203,7 @@ func (o *CallOptions) resolveMethod(s *session, mc *methodCache, cached <-chan p
 			}
 			return m, mc.validate(s.reflectCtx, s.reflectCC, m), nil
 		}
+		mc.missed()
 	}
 	m, err := descsource.FindMethod(s.src, o.Method)
 	err = describeSourceError(err)

@@ -46,8 +46,10 @@ type DialOptions struct {
 	Extra []grpc.DialOption
 	// Started, when set, is called with the connection as soon as it
 	// exists, before [Dial] waits for it to be ready: a call started then
-	// goes out the moment the connection is up. If Dial then fails, it
-	// closes the connection, which ends such calls.
+	// goes out the moment the connection is up. It is called on Dial's
+	// goroutine and must not block (start calls on goroutines of its
+	// own). If Dial then fails, it closes the connection, which ends such
+	// calls.
 	Started func(*grpc.ClientConn)
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -560,8 +561,10 @@ func TestDialStarted(t *testing.T) {
 	unary := method(t, "Unary")
 	early := make(chan error, 1)
 	started := 0
+	var state connectivity.State
 	cc, err := invoke.Dial(ctx, target, invoke.DialOptions{Plaintext: true, Started: func(cc *grpc.ClientConn) {
 		started++
+		state = cc.GetState()
 		go func() {
 			rec := &recorder{}
 			err := invoke.Invoke(ctx, cc, unary, nil, requests(&testpb.EchoRequest{Message: "early"}), rec)
@@ -577,6 +580,9 @@ func TestDialStarted(t *testing.T) {
 	defer cc.Close()
 	if started != 1 {
 		t.Fatalf("Started was called %d times, want once", started)
+	}
+	if state == connectivity.Ready {
+		t.Error("Started was called once the connection was ready, not before")
 	}
 	if err := <-early; err != nil {
 		t.Errorf("call started before the connection was ready: %v", err)

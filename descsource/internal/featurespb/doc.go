@@ -13,6 +13,11 @@
 // descriptorpb, while protocompile also waits for packages after it by path
 // (pluginpb among them), so it is registered first; descsource's tests
 // check that protocompile took it.
+//
+// The files are registered globally under their own names, pb.CppFeatures
+// and pb.JavaFeatures among them: should another dependency ever link
+// generated code for the same files, the program would fail at start-up
+// with a registration conflict, and this package should then go.
 package featurespb
 
 //go:generate go run ./gen
