@@ -453,7 +453,40 @@ func (c *Cache) write(key string, data []byte) error {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("descriptor cache: %w", err)
 	}
+	c.prune(time.Now())
 	return nil
+}
+
+// Entries not written for pruneAge (the cache keeps one per target and
+// reflection headers, and nothing else removes them), and temporary files
+// a writer left behind for over an hour, are removed when an entry is
+// written.
+const (
+	pruneAge    = 30 * 24 * time.Hour
+	pruneTmpAge = time.Hour
+)
+
+// prune removes old entries and abandoned temporary files from c.Dir.
+// Entries still in use are rewritten when their TTL runs out, so an entry
+// is this old only if no call has used it for as long; with a TTL longer
+// than pruneAge, entries are kept for the TTL.
+func (c *Cache) prune(now time.Time) {
+	dirEntries, err := os.ReadDir(c.Dir)
+	if err != nil {
+		return
+	}
+	for _, de := range dirEntries {
+		maxAge := max(pruneAge, c.TTL)
+		switch name := de.Name(); {
+		case strings.HasSuffix(name, ".tmp"):
+			maxAge = pruneTmpAge
+		case !strings.HasSuffix(name, ".protoset"):
+			continue // not ours
+		}
+		if info, err := de.Info(); err == nil && info.Mode().IsRegular() && now.Sub(info.ModTime()) > maxAge {
+			os.Remove(filepath.Join(c.Dir, de.Name()))
+		}
+	}
 }
 
 // EncodeFiles serializes every file of files but the well-known ones,

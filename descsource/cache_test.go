@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -356,4 +357,45 @@ func names(t *testing.T, e *descsource.Entry) string {
 		b.WriteString(f.GetName())
 	}
 	return b.String()
+}
+
+// TestCachePrunes writes an entry into a directory holding an entry and a
+// temporary file nobody has written for long, and recent ones, and checks
+// only the old ones are gone, and nothing that is not the cache's.
+func TestCachePrunes(t *testing.T) {
+	t.Parallel()
+	c := &descsource.Cache{Dir: t.TempDir()}
+	long := time.Now().Add(-31 * 24 * time.Hour)
+	files := map[string]time.Time{
+		"old.protoset":        long,
+		"recent.protoset":     time.Now().Add(-24 * time.Hour),
+		"k.1234.tmp":          time.Now().Add(-2 * time.Hour),
+		"j.5678.tmp":          time.Now(),
+		"someone-elses.thing": long,
+	}
+	for name, mtime := range files {
+		path := filepath.Join(c.Dir, name)
+		if err := os.WriteFile(path, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := descsource.FetchFileBytes(t.Context(), serverConn(t, testserver.Options{}), testService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StoreFiles("k", raw, nil); err != nil {
+		t.Fatal(err)
+	}
+	for name, gone := range map[string]bool{
+		"old.protoset": true, "recent.protoset": false, "k.1234.tmp": true,
+		"j.5678.tmp": false, "someone-elses.thing": false, "k.protoset": false,
+	} {
+		_, err := os.Stat(filepath.Join(c.Dir, name))
+		if exists := err == nil; exists == gone {
+			t.Errorf("%s: exists %v after a write, want %v", name, exists, !gone)
+		}
+	}
 }
