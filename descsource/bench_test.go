@@ -13,11 +13,13 @@ import (
 // what reflection sent. Both run warm here; in a fresh process protodesc
 // also pays for setting up descriptorpb's message types first.
 
-func testServiceFiles(b *testing.B) [][]byte {
-	b.Helper()
-	raw, err := descsource.FetchFileBytes(b.Context(), serverConn(b, testserver.Options{}), testService)
+// testServiceFiles returns the test server's files for the test service,
+// as reflection sends them.
+func testServiceFiles(tb testing.TB) [][]byte {
+	tb.Helper()
+	raw, err := descsource.FetchFileBytes(tb.Context(), serverConn(tb, testserver.Options{}), testService)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return raw
 }

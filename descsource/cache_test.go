@@ -16,7 +16,6 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/grpcx/grpcx/descsource"
-	"github.com/grpcx/grpcx/testserver"
 )
 
 func TestSplitMethodName(t *testing.T) {
@@ -44,11 +43,7 @@ func TestSplitMethodName(t *testing.T) {
 // byte, and only them.
 func TestCacheHoldsWhatReflectionSent(t *testing.T) {
 	t.Parallel()
-	cc := serverConn(t, testserver.Options{})
-	raw, err := descsource.FetchFileBytes(t.Context(), cc, testService)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := testServiceFiles(t)
 	if len(raw) == 0 {
 		t.Fatal("reflection sent no files for the test service")
 	}
@@ -147,11 +142,7 @@ func TestCacheStoreFilesKeepsOtherFiles(t *testing.T) {
 // validation, so they must be the ones validated before they were stored.
 func TestCacheLoadDamaged(t *testing.T) {
 	t.Parallel()
-	cc := serverConn(t, testserver.Options{})
-	raw, err := descsource.FetchFileBytes(t.Context(), cc, testService)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := testServiceFiles(t)
 	c := &descsource.Cache{Dir: t.TempDir()}
 	if err := c.StoreFiles("good", raw, nil); err != nil {
 		t.Fatal(err)
@@ -294,11 +285,7 @@ func TestCacheStoreFilesRefusesWhatLoadWouldMisread(t *testing.T) {
 // same files: every message, field, enum and method the same.
 func TestCacheBuildsWhatProtodescBuilds(t *testing.T) {
 	t.Parallel()
-	cc := serverConn(t, testserver.Options{})
-	raw, err := descsource.FetchFileBytes(t.Context(), cc, testService)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := testServiceFiles(t)
 	c := &descsource.Cache{Dir: t.TempDir()}
 	if err := c.StoreFiles("k", raw, nil); err != nil {
 		t.Fatal(err)
@@ -382,10 +369,7 @@ func TestCachePrunes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	raw, err := descsource.FetchFileBytes(t.Context(), serverConn(t, testserver.Options{}), testService)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := testServiceFiles(t)
 	if err := c.StoreFiles("k", raw, nil); err != nil {
 		t.Fatal(err)
 	}

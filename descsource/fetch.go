@@ -16,23 +16,13 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 )
 
-// FetchFiles asks the reflection service on cc, v1 or else v1alpha, for the
-// file declaring symbol and the files it imports, and returns them as the
-// server sent them, without building descriptors and without the
-// well-known files (see [IsWellKnownFile]). ctx carries the reflection
-// metadata.
-func FetchFiles(ctx context.Context, cc grpc.ClientConnInterface, symbol protoreflect.FullName) (*descriptorpb.FileDescriptorSet, error) {
-	raw, err := FetchFileBytes(ctx, cc, symbol)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeFiles(raw)
-}
-
-// FetchFileBytes is [FetchFiles] without decoding: each file is a
-// serialized FileDescriptorProto, as the server sent it. A caller that only
-// compares them with files it already has (see [Entry.Holds]) pays for one
-// round trip and nothing else.
+// FetchFileBytes asks the reflection service on cc, v1 or else v1alpha,
+// for the file declaring symbol and the files it imports, and returns them
+// as the server sent them, each a serialized FileDescriptorProto, without
+// the well-known files (see [IsWellKnownFile]) and without decoding them:
+// a caller that only compares them with files it already has (see
+// [Entry.Holds]) pays for one round trip and nothing else. ctx carries the
+// reflection metadata.
 func FetchFileBytes(ctx context.Context, cc grpc.ClientConnInterface, symbol protoreflect.FullName) ([][]byte, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the reflection stream

@@ -18,13 +18,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 
 	"github.com/bufbuild/protocompile"
 	"github.com/bufbuild/protocompile/linker"
@@ -35,6 +32,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/pluginpb"
+
+	"github.com/grpcx/grpcx/internal/protoplugin"
 )
 
 // protoFiles are the files we own; their dependencies are only described,
@@ -76,7 +75,7 @@ func run(ctx context.Context, protoDir, outDir, protosetPath string) error {
 	if err := writeProtoset(protosetPath, all); err != nil {
 		return err
 	}
-	goPlugin, err := protocGenGo()
+	goPlugin, err := protoplugin.ProtocGenGo()
 	if err != nil {
 		return err
 	}
@@ -166,42 +165,11 @@ func writeProtoset(path string, files []*descriptorpb.FileDescriptorProto) error
 	return os.WriteFile(path, b, 0o644)
 }
 
-// protocGenGo names protoc-gen-go at the protobuf version this module builds
-// with, so the generated code always matches the runtime it links against.
-func protocGenGo() (string, error) {
-	const mod = "google.golang.org/protobuf"
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "", errors.New("no build info to find the protobuf version")
-	}
-	for _, dep := range info.Deps {
-		if dep.Path == mod {
-			return mod + "/cmd/protoc-gen-go@" + dep.Version, nil
-		}
-	}
-	return "", fmt.Errorf("%s is not a dependency", mod)
-}
-
 // runPlugin runs one protoc plugin with "go run" and writes the files it returns.
 func runPlugin(ctx context.Context, plugin string, req *pluginpb.CodeGeneratorRequest, outDir string) error {
-	in, err := proto.Marshal(req)
+	resp, err := protoplugin.Run(ctx, plugin, req)
 	if err != nil {
-		return fmt.Errorf("marshal request: %w", err)
-	}
-	var stdout bytes.Buffer
-	cmd := exec.CommandContext(ctx, "go", "run", plugin)
-	cmd.Stdin = bytes.NewReader(in)
-	cmd.Stdout = &stdout
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("run %s: %w", plugin, err)
-	}
-	var resp pluginpb.CodeGeneratorResponse
-	if err := proto.Unmarshal(stdout.Bytes(), &resp); err != nil {
-		return fmt.Errorf("%s: parse response: %w", plugin, err)
-	}
-	if resp.Error != nil {
-		return fmt.Errorf("%s: %s", plugin, resp.GetError())
+		return err
 	}
 	return writeFiles(outDir, resp.File)
 }

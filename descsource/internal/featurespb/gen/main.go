@@ -1,18 +1,15 @@
 // Command gen writes package featurespb: it takes the descriptors of
 // google/protobuf/cpp_features.proto and java_features.proto from
 // protocompile (which embeds them) and runs protoc-gen-go on them as a
-// plugin, at the protobuf version this module builds with, so nothing needs
-// to be installed. Run it with go generate in the package directory.
+// plugin (internal/protoplugin), at the protobuf version this module builds
+// with, so nothing needs to be installed. Run it with go generate in the package directory.
 package main
 
 import (
-	"bytes"
-	"errors"
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path"
-	"runtime/debug"
 	"strings"
 
 	"github.com/bufbuild/protocompile"
@@ -20,6 +17,8 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/pluginpb"
+
+	"github.com/grpcx/grpcx/internal/protoplugin"
 )
 
 const goPackage = "github.com/grpcx/grpcx/descsource/internal/featurespb"
@@ -55,11 +54,11 @@ func run() error {
 		Parameter:      proto.String(strings.Join(params, ",")),
 		ProtoFile:      protos,
 	}
-	plugin, err := protocGenGo()
+	plugin, err := protoplugin.ProtocGenGo()
 	if err != nil {
 		return err
 	}
-	resp, err := runPlugin(plugin, req)
+	resp, err := protoplugin.Run(context.Background(), plugin, req)
 	if err != nil {
 		return err
 	}
@@ -69,41 +68,4 @@ func run() error {
 		}
 	}
 	return nil
-}
-
-// protocGenGo names protoc-gen-go at the protobuf version this module builds
-// with, so the generated code matches the runtime it links against.
-func protocGenGo() (string, error) {
-	const mod = "google.golang.org/protobuf"
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "", errors.New("no build info to find the protobuf version")
-	}
-	for _, dep := range info.Deps {
-		if dep.Path == mod {
-			return mod + "/cmd/protoc-gen-go@" + dep.Version, nil
-		}
-	}
-	return "", fmt.Errorf("%s is not a dependency", mod)
-}
-
-func runPlugin(plugin string, req *pluginpb.CodeGeneratorRequest) (*pluginpb.CodeGeneratorResponse, error) {
-	in, err := proto.Marshal(req)
-	if err != nil {
-		return nil, err
-	}
-	var out bytes.Buffer
-	cmd := exec.Command("go", "run", plugin)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(in), &out, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("run %s: %w", plugin, err)
-	}
-	resp := new(pluginpb.CodeGeneratorResponse)
-	if err := proto.Unmarshal(out.Bytes(), resp); err != nil {
-		return nil, fmt.Errorf("%s: parse response: %w", plugin, err)
-	}
-	if resp.Error != nil {
-		return nil, fmt.Errorf("%s: %s", plugin, resp.GetError())
-	}
-	return resp, nil
 }
