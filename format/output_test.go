@@ -88,7 +88,7 @@ func TestFormatterJSON(t *testing.T) {
 			name: "emit defaults",
 			opts: format.Options{Output: format.JSONL, EmitDefaults: true},
 			msg:  &testpb.StreamRequest{Count: 2},
-			want: `{"count":2,"interval":null,"message":"","failAfter":0}` + "\n",
+			want: `{"count":2,"interval":null,"message":"","failAfter":0,"emptyEvery":0}` + "\n",
 		},
 		{
 			name: "emit defaults with proto names",

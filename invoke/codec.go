@@ -12,8 +12,10 @@ import (
 // dynamicCodec is grpc-go's proto codec tuned for a client that prints what
 // it gets: it decodes without the required-field check (a walk of every
 // message that proto3 never needs, and that would hide a proto2 message the
-// user should see anyway) and reuses the message's storage from one
-// response to the next.
+// user should see anyway), and merges into the message it is given rather
+// than resetting it, which for a dynamic message allocates new maps: the
+// caller passes an empty message, and a receiver that reuses one from
+// response to response empties it with clearFields, keeping its storage.
 type dynamicCodec struct{}
 
 var _ encoding.CodecV2 = dynamicCodec{}
@@ -51,9 +53,6 @@ func (dynamicCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	m, ok := v.(proto.Message)
 	if !ok {
 		return fmt.Errorf("grpcx codec: cannot unmarshal into %T", v)
-	}
-	if mr := m.ProtoReflect(); mr.IsValid() {
-		clearFields(mr)
 	}
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()

@@ -247,6 +247,10 @@ func (c *call) receivePipelined(stream grpc.ClientStream) error {
 	go func() {
 		for {
 			msg := <-free
+			// Cleared here, not by the codec: connect-go does not call
+			// the codec for an empty message, counting on the storage
+			// being empty already.
+			clearFields(msg)
 			err := stream.RecvMsg(msg)
 			results <- received{msg, err}
 			if err != nil {

@@ -312,3 +312,41 @@ func TestWebUnixSocket(t *testing.T) {
 		t.Fatalf("%v %v", resp, err)
 	}
 }
+
+// TestEmptyResponsesMidStream: a stream whose later messages are empty (no
+// bytes on the wire) shows them empty on every protocol, not as the message
+// before them, although responses share storage (connect-go skips decoding
+// an empty message).
+func TestEmptyResponsesMidStream(t *testing.T) {
+	addr := startWebServer(t)
+	conns := map[string]grpc.ClientConnInterface{"grpc": conn(t)}
+	for _, p := range webProtocols {
+		conns[string(p)] = dialWeb(t, addr, p, invoke.DialOptions{})
+	}
+	// Long enough for responses to reuse storage that held a non-empty one.
+	req := &testpb.StreamRequest{Count: 200, Message: "m", EmptyEvery: 3}
+	var want []*testpb.EchoResponse
+	for i := range req.Count {
+		if i%req.EmptyEvery == 0 {
+			want = append(want, &testpb.EchoResponse{})
+		} else {
+			want = append(want, &testpb.EchoResponse{Message: "m", Number: i, Index: i})
+		}
+	}
+	for name, cc := range conns {
+		t.Run(name, func(t *testing.T) {
+			rec := &recorder{}
+			if err := invokeWithin(t, 10*time.Second, cc, method(t, "ServerStream"), requests(req), rec); err != nil {
+				t.Fatal(err)
+			}
+			if len(rec.responses) != len(want) {
+				t.Fatalf("got %d responses, want %d: %v", len(rec.responses), len(want), rec.responses)
+			}
+			for i := range want {
+				if !proto.Equal(rec.responses[i], want[i]) {
+					t.Errorf("response %d = %v, want %v", i, rec.responses[i], want[i])
+				}
+			}
+		})
+	}
+}

@@ -304,7 +304,7 @@ func (b *countingBody) Read(p []byte) (int, error) {
 }
 
 // webCodec is [dynamicCodec] for connect-go: binary protobuf without the
-// required-field walk, decoding into the message's existing storage. It
+// required-field walk, merging into the (empty) message it is given. It
 // takes messages and pointers to proto.Message variables, which is how a
 // connect.Client[proto.Message, proto.Message] passes them.
 type webCodec struct{}
@@ -329,9 +329,6 @@ func (webCodec) Unmarshal(data []byte, v any) error {
 	m, err := asMessage(v)
 	if err != nil {
 		return err
-	}
-	if mr := m.ProtoReflect(); mr.IsValid() {
-		clearFields(mr)
 	}
 	return unmarshalOpts.Unmarshal(data, m)
 }

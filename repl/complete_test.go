@@ -65,7 +65,7 @@ func TestCompleter(t *testing.T) {
 		{"settings", "set e", false, []string{"emit-defaults"}},
 		{"setting values", "set output j", false, []string{"json", "jsonl"}},
 		{"JSON keys of the request", `Unary {"message": "x", "n`, true, []string{`"number":`}},
-		{"JSON keys after call", `call grpcx.test.v1.TestService/ServerStream {`, false, []string{`"count":`, `"failAfter":`, `"interval":`, `"message":`}},
+		{"JSON keys after call", `call grpcx.test.v1.TestService/ServerStream {`, false, []string{`"count":`, `"emptyEvery":`, `"failAfter":`, `"interval":`, `"message":`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s.service = nil

@@ -37,7 +37,11 @@ func (s *Service) ServerStream(req *testpb.StreamRequest, stream grpc.ServerStre
 				return err
 			}
 		}
-		if err := stream.Send(&testpb.EchoResponse{Message: req.GetMessage(), Number: i, Index: i}); err != nil {
+		resp := &testpb.EchoResponse{Message: req.GetMessage(), Number: i, Index: i}
+		if n := req.GetEmptyEvery(); n > 0 && i%n == 0 {
+			resp.Reset()
+		}
+		if err := stream.Send(resp); err != nil {
 			return err
 		}
 		if failAfter > 0 && i+1 == failAfter {

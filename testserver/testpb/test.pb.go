@@ -203,7 +203,11 @@ type StreamRequest struct {
 	Interval *durationpb.Duration   `protobuf:"bytes,2,opt,name=interval,proto3" json:"interval,omitempty"`
 	Message  string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	// fail_after, when positive, ends the stream with ABORTED after that many messages.
-	FailAfter     int32 `protobuf:"varint,4,opt,name=fail_after,json=failAfter,proto3" json:"fail_after,omitempty"`
+	FailAfter int32 `protobuf:"varint,4,opt,name=fail_after,json=failAfter,proto3" json:"fail_after,omitempty"`
+	// empty_every, when positive, sends every message whose index is a
+	// multiple of it as an empty EchoResponse (no bytes on the wire), so a
+	// client's handling of empty messages mid-stream can be tested.
+	EmptyEvery    int32 `protobuf:"varint,5,opt,name=empty_every,json=emptyEvery,proto3" json:"empty_every,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -262,6 +266,13 @@ func (x *StreamRequest) GetMessage() string {
 func (x *StreamRequest) GetFailAfter() int32 {
 	if x != nil {
 		return x.FailAfter
+	}
+	return 0
+}
+
+func (x *StreamRequest) GetEmptyEvery() int32 {
+	if x != nil {
+		return x.EmptyEvery
 	}
 	return 0
 }
@@ -1340,13 +1351,15 @@ const file_grpcx_test_v1_test_proto_rawDesc = "" +
 	"\fEchoResponse\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x16\n" +
 	"\x06number\x18\x02 \x01(\x05R\x06number\x12\x14\n" +
-	"\x05index\x18\x03 \x01(\x05R\x05index\"\x95\x01\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05index\"\xb6\x01\n" +
 	"\rStreamRequest\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x05R\x05count\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x1d\n" +
 	"\n" +
-	"fail_after\x18\x04 \x01(\x05R\tfailAfter\"Z\n" +
+	"fail_after\x18\x04 \x01(\x05R\tfailAfter\x12\x1f\n" +
+	"\vempty_every\x18\x05 \x01(\x05R\n" +
+	"emptyEvery\"Z\n" +
 	"\x14ClientStreamResponse\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\x05R\x05count\x12\x10\n" +
 	"\x03sum\x18\x02 \x01(\x03R\x03sum\x12\x1a\n" +
