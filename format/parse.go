@@ -16,6 +16,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
@@ -99,11 +100,19 @@ func (p *JSONParser) Next(msg proto.Message) error {
 	start := end - int64(len(p.raw))
 	line, col := p.in.position(start)
 	p.in.forget(start)
-	if err := p.opts.Unmarshal(p.raw, msg); err != nil {
+	if err := p.opts.Unmarshal(p.raw, keepStorage{msg.ProtoReflect()}); err != nil {
 		return p.valueError(err, msg, line, col)
 	}
 	return nil
 }
+
+// keepStorage is a message without a Reset method, so that protojson,
+// which resets the message before filling it, clears its fields instead:
+// a dynamic message's Reset allocates new maps, which a stream of requests
+// would do for every one.
+type keepStorage struct{ m protoreflect.Message }
+
+func (k keepStorage) ProtoReflect() protoreflect.Message { return k.m }
 
 // Count returns how many values Next has read so far.
 func (p *JSONParser) Count() int { return p.count }
