@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 )
 
 // dynamicCodec is grpc-go's proto codec tuned for a client that prints what
@@ -27,10 +28,25 @@ var (
 
 func (dynamicCodec) Name() string { return "proto" }
 
+// dynamicGuess is the capacity a dynamic message is first marshaled into.
+const dynamicGuess = 64
+
 func (dynamicCodec) Marshal(v any) (mem.BufferSlice, error) {
 	m, ok := v.(proto.Message)
 	if !ok {
 		return nil, fmt.Errorf("grpcx codec: cannot marshal %T", v)
+	}
+	if _, ok := m.(*dynamicpb.Message); ok {
+		// dynamicpb keeps no size cache, so sizing first would walk and
+		// sort the message's fields twice (a fifth of the cost of sending
+		// a small request): let append find the size. A large message
+		// then goes to the garbage collector rather than back to the
+		// buffer pool, which costs less than the walk for small ones.
+		buf, err := marshalOpts.MarshalAppend(make([]byte, 0, dynamicGuess), m)
+		if err != nil {
+			return nil, err
+		}
+		return mem.BufferSlice{mem.SliceBuffer(buf)}, nil
 	}
 	size := proto.Size(m) // makes UseCachedSize safe
 	if mem.IsBelowBufferPoolingThreshold(size) {

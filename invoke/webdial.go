@@ -15,6 +15,7 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -321,7 +322,11 @@ func (webCodec) MarshalAppend(b []byte, v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	proto.Size(m) // makes UseCachedSize safe
+	if _, ok := m.(*dynamicpb.Message); !ok {
+		// makes UseCachedSize safe; dynamicpb has no size cache, and
+		// sizing it would only walk it twice (see dynamicCodec.Marshal)
+		proto.Size(m)
+	}
 	return marshalOpts.MarshalAppend(b, m)
 }
 
