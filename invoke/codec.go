@@ -77,12 +77,29 @@ func (dynamicCodec) Unmarshal(data mem.BufferSlice, v any) error {
 
 // clearFields empties m but keeps its storage, unlike Reset, which
 // allocates new maps for a dynamic message.
+//
+// A small message is cleared field by field from its descriptor: for
+// dynamicpb that costs about half of ranging over what is set and clearing
+// that, which is cheaper only once a message has many more fields than
+// are set.
 func clearFields(m protoreflect.Message) {
-	m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
-		m.Clear(fd)
-		return true
-	})
+	md := m.Descriptor()
+	if fs := md.Fields(); fs.Len() <= smallMessage && md.ExtensionRanges().Len() == 0 {
+		for i := range fs.Len() {
+			if fd := fs.Get(i); m.Has(fd) {
+				m.Clear(fd)
+			}
+		}
+	} else {
+		m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+			m.Clear(fd)
+			return true
+		})
+	}
 	if len(m.GetUnknown()) > 0 {
 		m.SetUnknown(nil)
 	}
 }
+
+// smallMessage is the most fields clearFields clears one by one.
+const smallMessage = 8
