@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,7 +27,7 @@ type caseResult struct {
 	Method    string                   `json:"method"`
 	Rounds    int                      `json:"rounds"`
 	Clients   map[string]*clientResult `json:"clients"`
-	WallRatio float64                  `json:"wall_ratio"`     // grpcx/stub median wall time
+	WallRatio float64                  `json:"wall_ratio"`     // median of the rounds' grpcx/stub wall times
 	Goal      float64                  `json:"goal,omitempty"` // largest acceptable WallRatio
 	Result    string                   `json:"result,omitempty"`
 }
@@ -52,10 +53,39 @@ func (r *caseResult) finish() {
 	for _, c := range r.Clients {
 		c.Median = medians(c.Samples)
 	}
-	r.WallRatio = ratio(float64(r.median("grpcx").Wall), float64(r.median("stub").Wall))
+	r.WallRatio = r.pairedRatio("grpcx", "stub", func(s sample) float64 { return float64(s.Wall) })
 	if r.Goal > 0 {
 		r.Result = verdict(r.WallRatio, r.Goal)
 	}
+}
+
+// pairedRatio is the median over rounds of a's figure divided by b's in
+// the same round. The two runs of a round are back to back, so a machine
+// whose speed drifts between rounds moves both alike and their ratio
+// hardly; the ratio of the two medians would mix samples from different
+// rounds. Zero if either client did not run.
+func (r *caseResult) pairedRatio(a, b string, figure func(sample) float64) float64 {
+	ca, cb := r.Clients[a], r.Clients[b]
+	if ca == nil || cb == nil {
+		return 0
+	}
+	var ratios []float64
+	for i := range min(len(ca.Samples), len(cb.Samples)) {
+		ratios = append(ratios, ratio(figure(ca.Samples[i]), figure(cb.Samples[i])))
+	}
+	return medianFloat(ratios)
+}
+
+// medianFloat is [median] for ratios.
+func medianFloat(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(xs))
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
 }
 
 // median returns the medians of client, zero if it did not run.
@@ -121,18 +151,18 @@ func writeTable(w io.Writer, rep *report) error {
 	for _, c := range rep.Cases {
 		g, s, o := c.median("grpcx"), c.median("stub"), c.median("other")
 		metrics := []struct {
-			name    string
-			g, s, o float64
-			show    func(float64) string
+			name   string
+			figure func(sample) float64
+			show   func(float64) string
 		}{
-			{"wall", float64(g.Wall), float64(s.Wall), float64(o.Wall), duration},
-			{"cpu", float64(g.CPU), float64(s.CPU), float64(o.CPU), duration},
-			{"rss", float64(g.RSS), float64(s.RSS), float64(o.RSS), kib},
+			{"wall", func(s sample) float64 { return float64(s.Wall) }, duration},
+			{"cpu", func(s sample) float64 { return float64(s.CPU) }, duration},
+			{"rss", func(s sample) float64 { return float64(s.RSS) }, kib},
 		}
 		for i, m := range metrics {
-			row := []string{"", m.name, m.show(m.g), m.show(m.s), fmt.Sprintf("%.2f", ratio(m.g, m.s))}
+			row := []string{"", m.name, m.show(m.figure(g)), m.show(m.figure(s)), fmt.Sprintf("%.2f", c.pairedRatio("grpcx", "stub", m.figure))}
 			if other {
-				row = append(row, m.show(m.o), fmt.Sprintf("%.2f", ratio(m.o, m.g)))
+				row = append(row, m.show(m.figure(o)), fmt.Sprintf("%.2f", c.pairedRatio("other", "grpcx", m.figure)))
 			}
 			if i == 0 {
 				row[0] = c.Name

@@ -106,3 +106,24 @@ func TestMoreRounds(t *testing.T) {
 		t.Errorf("moreRounds with every case at the report's rounds = %q, want none", got)
 	}
 }
+
+// TestPairedRatio: the ratio is the median of each round's ratio, which a
+// drifting machine moves less than the ratio of the two medians.
+func TestPairedRatio(t *testing.T) {
+	ms := time.Millisecond
+	r := &caseResult{Name: "x", Goal: 1.1, Clients: map[string]*clientResult{
+		"grpcx": {Samples: []sample{{Wall: 10 * ms}, {Wall: 20 * ms}, {Wall: 30 * ms}}},
+		"stub":  {Samples: []sample{{Wall: 9 * ms}, {Wall: 21 * ms}, {Wall: 27 * ms}}},
+	}}
+	r.finish()
+	// Rounds: 1.11, 0.95, 1.11; the medians' ratio would be 20/21 = 0.95.
+	if got, want := r.WallRatio, 10.0/9; got < want-1e-9 || got > want+1e-9 {
+		t.Errorf("WallRatio = %v, want %v", got, want)
+	}
+	if r.Result != "MISS" {
+		t.Errorf("Result = %s, want MISS", r.Result)
+	}
+	if got := r.pairedRatio("grpcx", "other", func(s sample) float64 { return float64(s.Wall) }); got != 0 {
+		t.Errorf("ratio against a client that did not run = %v, want 0", got)
+	}
+}
