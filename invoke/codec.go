@@ -66,6 +66,10 @@ func (dynamicCodec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 func (dynamicCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if m, ok := v.(*sizedMessage); ok {
+		m.size = data.Len()
+		v = m.msg
+	}
 	m, ok := v.(proto.Message)
 	if !ok {
 		return fmt.Errorf("grpcx codec: cannot unmarshal into %T", v)

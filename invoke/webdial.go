@@ -331,6 +331,10 @@ func (webCodec) MarshalAppend(b []byte, v any) ([]byte, error) {
 }
 
 func (webCodec) Unmarshal(data []byte, v any) error {
+	if m, ok := v.(*sizedMessage); ok {
+		m.size = len(data)
+		v = m.msg
+	}
 	m, err := asMessage(v)
 	if err != nil {
 		return err
