@@ -239,17 +239,20 @@ type received struct {
 // hand-overs between the two goroutines), and no faster at 512.
 const pipelineDepth = 256
 
-// sendDepth is how many requests may be parsed ahead of sending.
-const sendDepth = 64
-
-// Large responses are held to a budget as well as a count: a stream of
-// megabyte messages decoded 256 ahead of a slower printer would hold a
-// quarter of a gigabyte. Smaller ones are held by the count alone, at most
-// pipelineDepth times largeResponse bytes of wire data.
+// Large messages are held to a budget as well as a count: a stream of
+// megabyte messages decoded 256 ahead of a slower printer (or parsed 256
+// ahead of the network) would hold a quarter of a gigabyte. Smaller ones
+// are held by the count alone, at most pipelineDepth times largeMessage
+// bytes of wire data.
 const (
-	largeResponse = 16 << 10 // bytes on the wire
-	largeBudget   = 4 << 20  // bytes of large responses decoded ahead of the handler
+	largeMessage = 16 << 10 // bytes on the wire
+	largeBudget  = 4 << 20  // bytes of large messages decoded or parsed ahead
 )
+
+// sizeEvery is how often the parsing goroutine measures a small request to
+// see whether the stream has turned to large ones: measuring costs a tenth
+// of parsing a small one.
+const sizeEvery = 64
 
 // A sizedMessage is what a stream's receiver decodes into: the codecs fill
 // msg and note the size of its wire form in size.
@@ -299,14 +302,14 @@ func (c *call) receivePipelined(stream grpc.ClientStream) error {
 			}
 			into = sizedMessage{msg: msg}
 			err := stream.RecvMsg(&into)
-			if into.size >= largeResponse {
+			if into.size >= largeMessage {
 				budget.take(into.size)
 			}
 			results <- received{msg, into.size, err}
 			if err != nil {
 				return
 			}
-			budget.wait()
+			budget.wait(nil)
 		}
 	}()
 	first := true
@@ -322,7 +325,7 @@ func (c *call) receivePipelined(stream grpc.ClientStream) error {
 			return c.finish(r.err, stream.Trailer())
 		}
 		c.h.OnReceiveResponse(r.msg)
-		if r.size >= largeResponse {
+		if r.size >= largeMessage {
 			clearFields(r.msg)
 			budget.release(r.size)
 		}
@@ -342,9 +345,9 @@ type budget struct {
 // take counts n bytes in, before the response is handed over.
 func (b *budget) take(n int) { b.inFlight.Add(int64(n)) }
 
-// wait returns once at most largeBudget bytes are in flight. Only the
-// receiving goroutine calls it.
-func (b *budget) wait() {
+// wait returns once at most largeBudget bytes are in flight, or done is
+// closed. Only one goroutine calls it.
+func (b *budget) wait(done <-chan struct{}) {
 	for b.inFlight.Load() > largeBudget {
 		b.waiting.Store(true)
 		// Look again: a release since the first look may not have seen
@@ -354,8 +357,16 @@ func (b *budget) wait() {
 			b.waiting.Store(false)
 			return
 		}
-		<-b.drained
+		select {
+		case <-b.drained:
+		case <-done:
+		}
 		b.waiting.Store(false)
+		select {
+		case <-done:
+			return
+		default:
+		}
 	}
 }
 
@@ -396,30 +407,46 @@ func (c *call) clientStream(ctx context.Context) error {
 // supplier for nothing more; a read it is already blocked in is left behind
 // (standard input cannot be interrupted), and its result dropped.
 func (c *call) sendAll(stream grpc.ClientStream) error {
-	free := make(chan *dynamicpb.Message, sendDepth)
-	for range sendDepth {
-		free <- dynamicpb.NewMessage(c.method.Input())
-	}
-	parsed := make(chan received, sendDepth)
+	// A ring as in receivePipelined: SendMsg has encoded a message when
+	// it returns, so the sender is done with it by the time it takes the
+	// next from parsed.
+	ring := make([]*dynamicpb.Message, pipelineDepth+2)
+	parsed := make(chan received, pipelineDepth)
+	budget := &budget{drained: make(chan struct{}, 1)}
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
-		for {
-			var msg *dynamicpb.Message
+		sizing := false // measuring every request: they are large
+		for i, n := 0, 0; ; i, n = (i+1)%len(ring), n+1 {
+			msg := ring[i]
+			if msg == nil {
+				msg = dynamicpb.NewMessage(c.method.Input())
+				ring[i] = msg
+			}
 			select {
-			case msg = <-free:
 			case <-done:
 				return
+			default:
 			}
 			err := c.next(msg)
+			size := 0
+			if err == nil && (sizing || n%sizeEvery == 0) {
+				size = proto.Size(msg)
+				if sizing = size >= largeMessage; sizing {
+					budget.take(size)
+				} else {
+					size = 0
+				}
+			}
 			select {
-			case parsed <- received{msg: msg, err: err}:
+			case parsed <- received{msg: msg, size: size, err: err}:
 			case <-done:
 				return
 			}
 			if err != nil {
 				return
 			}
+			budget.wait(done)
 		}
 	}()
 	for r := range parsed {
@@ -433,7 +460,11 @@ func (c *call) sendAll(stream grpc.ClientStream) error {
 			// io.EOF: the server has ended the call; RecvMsg has the status.
 			return nil
 		}
-		free <- r.msg
+		if r.size > 0 {
+			// Sent: let the ring hold no large request but those queued.
+			clearFields(r.msg)
+			budget.release(r.size)
+		}
 	}
 	_ = stream.CloseSend()
 	return nil

@@ -2,12 +2,14 @@ package invoke_test
 
 import (
 	"context"
+	"io"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/grpcx/grpcx/testserver/testpb"
 )
@@ -80,6 +82,84 @@ func TestStreamDecodesAhead(t *testing.T) {
 			t.Logf("decoded up to %d ahead", maxAhead)
 			if maxAhead < tc.minAhead || maxAhead > tc.maxAhead {
 				t.Errorf("decoded up to %d responses ahead of the handler, want %d to %d", maxAhead, tc.minAhead, tc.maxAhead)
+			}
+		})
+	}
+}
+
+// slowSender delays each request it sends, as a congested network would.
+type slowSender struct {
+	grpc.ClientConnInterface
+	delay time.Duration
+	sent  atomic.Int64
+}
+
+func (c *slowSender) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	s, err := c.ClientConnInterface.NewStream(ctx, desc, method, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &slowStream{ClientStream: s, c: c}, nil
+}
+
+type slowStream struct {
+	grpc.ClientStream
+	c *slowSender
+}
+
+func (s *slowStream) SendMsg(m any) error {
+	time.Sleep(s.c.delay)
+	err := s.ClientStream.SendMsg(m)
+	s.c.sent.Add(1)
+	return err
+}
+
+// TestStreamParsesAhead: requests are parsed far ahead of a slow network
+// when they are small, and within the budget once they are large; every
+// one arrives intact (a bidi call echoes them) although their storage is
+// reused.
+func TestStreamParsesAhead(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		size, count        int
+		minAhead, maxAhead int64
+		delay              time.Duration
+	}{
+		// 4 MiB of 100 KiB requests is 41, and one is measured only once
+		// a sizeEvery: the first is, so the bound holds from the start.
+		{"large", 100 << 10, 150, 8, 43, time.Millisecond},
+		{"small", 10, 600, 100, 258, 100 * time.Microsecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cc := &slowSender{ClientConnInterface: conn(t), delay: tc.delay}
+			text := strings.Repeat("y", tc.size)
+			var supplied, maxAhead int64
+			next := func(msg proto.Message) error {
+				if supplied == int64(tc.count) {
+					return io.EOF
+				}
+				maxAhead = max(maxAhead, supplied-cc.sent.Load())
+				supplied++
+				b, _ := proto.Marshal(&testpb.EchoRequest{Message: text, Number: int32(supplied)})
+				proto.Reset(msg)
+				return proto.Unmarshal(b, msg)
+			}
+			rec := &recorder{}
+			if err := invokeWithin(t, 30*time.Second, cc, method(t, "Bidi"), next, rec); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("parsed up to %d ahead", maxAhead)
+			if maxAhead < tc.minAhead || maxAhead > tc.maxAhead {
+				t.Errorf("parsed up to %d requests ahead of sending, want %d to %d", maxAhead, tc.minAhead, tc.maxAhead)
+			}
+			// The server echoes each request: 1 to count, in order.
+			if len(rec.responses) != tc.count {
+				t.Fatalf("got %d responses, want %d", len(rec.responses), tc.count)
+			}
+			for i, r := range rec.responses {
+				if r.Number != int32(i+1) || r.Message != text {
+					t.Fatalf("response %d: number %d, message of %d bytes", i, r.Number, len(r.Message))
+				}
 			}
 		})
 	}
