@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -131,12 +132,15 @@ func (p *JSONParser) syntaxError(err error) error {
 
 // protojsonPos matches the prefix of protojson's errors, whose separator is
 // deliberately unstable (a space or a no-break space).
-var protojsonPos = regexp.MustCompile(`^proto:[\s\x{00a0}]*(?:\(line (\d+):(\d+)\):[\s\x{00a0}]*)?`)
+// It is compiled on first use, by a bad request, not at every start-up.
+var protojsonPos = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^proto:[\s\x{00a0}]*(?:\(line (\d+):(\d+)\):[\s\x{00a0}]*)?`)
+})
 
 func (p *JSONParser) valueError(err error, msg proto.Message, line, col int) error {
 	text := err.Error()
 	e := &InputError{Index: p.count, Line: line, Column: col}
-	if m := protojsonPos.FindStringSubmatch(text); m != nil {
+	if m := protojsonPos().FindStringSubmatch(text); m != nil {
 		text = text[len(m[0]):]
 		if m[1] != "" {
 			l, _ := strconv.Atoi(m[1])

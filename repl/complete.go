@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -21,7 +22,7 @@ func (c *completer) Do(line []rune, pos int) ([][]rune, int) {
 	if choices := c.s.getChoices(); choices != nil {
 		return suffixes(strings.TrimSpace(text), choices)
 	}
-	if m := jsonFieldContext.FindStringSubmatch(text); m != nil {
+	if m := jsonFieldContext().FindStringSubmatch(text); m != nil {
 		return c.jsonFields(m[1], m[2])
 	}
 	words := strings.Fields(text)
@@ -61,8 +62,11 @@ func (c *completer) Do(line []rune, pos int) ([][]rune, int) {
 }
 
 // jsonFieldContext matches "[call [--fill]] METHOD {...": the method and the
-// key being typed, after the last { or ,.
-var jsonFieldContext = regexp.MustCompile(`^\s*(?:call\s+(?:--fill\s+)?)?(\S+)\s+\{.*?([^{},:\s]*)$`)
+// key being typed, after the last { or ,. It is compiled on first use:
+// every grpcx command would pay for it at start-up.
+var jsonFieldContext = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^\s*(?:call\s+(?:--fill\s+)?)?(\S+)\s+\{.*?([^{},:\s]*)$`)
+})
 
 func (c *completer) jsonFields(method, partial string) ([][]rune, int) {
 	m, err := c.s.findMethod(method)
