@@ -242,17 +242,24 @@ const pipelineDepth = 256
 // Large messages are held to a budget as well as a count: a stream of
 // megabyte messages decoded 256 ahead of a slower printer (or parsed 256
 // ahead of the network) would hold a quarter of a gigabyte. Smaller ones
-// are held by the count alone, at most pipelineDepth times largeMessage
-// bytes of wire data.
+// are held by the count alone: at most pipelineDepth+2 of them, 1 MiB of
+// wire data, stay in a ring. Decoded, the wire's densest form (packed
+// varints, 24 bytes each in a dynamic message) can grow twenty-fold, which
+// is what the 64 messages of the old free list could reach at 16 KiB.
 const (
-	largeMessage = 16 << 10 // bytes on the wire
-	largeBudget  = 4 << 20  // bytes of large messages decoded or parsed ahead
+	largeMessage = 4 << 10 // bytes on the wire
+	largeBudget  = 4 << 20 // bytes of large messages decoded or parsed ahead
 )
 
-// sizeEvery is how often the parsing goroutine measures a small request to
-// see whether the stream has turned to large ones: measuring costs a tenth
-// of parsing a small one.
-const sizeEvery = 64
+// The parsing goroutine measures the first sizeFirst requests and then one
+// in sizeEvery to see whether a stream carries large ones (measuring costs
+// a tenth of parsing a small one), and every request once one was large.
+// Between two samples at most sizeEvery-1 requests go unmeasured, which
+// is the bound the sender had before it had a budget.
+const (
+	sizeFirst = 8
+	sizeEvery = 64
+)
 
 // A sizedMessage is what a stream's receiver decodes into: the codecs fill
 // msg and note the size of its wire form in size.
@@ -416,7 +423,7 @@ func (c *call) sendAll(stream grpc.ClientStream) error {
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
-		sizing := false // measuring every request: they are large
+		sizing := false // measuring every request: one was large
 		for i, n := 0, 0; ; i, n = (i+1)%len(ring), n+1 {
 			msg := ring[i]
 			if msg == nil {
@@ -430,9 +437,9 @@ func (c *call) sendAll(stream grpc.ClientStream) error {
 			}
 			err := c.next(msg)
 			size := 0
-			if err == nil && (sizing || n%sizeEvery == 0) {
-				size = proto.Size(msg)
-				if sizing = size >= largeMessage; sizing {
+			if err == nil && (sizing || n < sizeFirst || n%sizeEvery == 0) {
+				if size = proto.Size(msg); size >= largeMessage {
+					sizing = true
 					budget.take(size)
 				} else {
 					size = 0

@@ -114,33 +114,43 @@ func (s *slowStream) SendMsg(m any) error {
 	return err
 }
 
-// TestStreamParsesAhead: requests are parsed far ahead of a slow network
-// when they are small, and within the budget once they are large; every
-// one arrives intact (a bidi call echoes them) although their storage is
-// reused.
+// TestStreamParsesAhead: small requests are parsed far ahead of a slow
+// network, large ones only within the budget, also when the stream mixes
+// them; every one arrives intact (a bidi call echoes them) although their
+// storage is reused.
 func TestStreamParsesAhead(t *testing.T) {
+	const large, small = 100 << 10, 10
 	for _, tc := range []struct {
-		name               string
-		size, count        int
-		minAhead, maxAhead int64
-		delay              time.Duration
+		name     string
+		count    int
+		size     func(i int) int // of request i's message text
+		minAhead int             // the most requests parsed ahead must reach this
+		maxBytes int             // and the bytes of those never pass this
+		delay    time.Duration
 	}{
-		// 4 MiB of 100 KiB requests is 41, and one is measured only once
-		// a sizeEvery: the first is, so the bound holds from the start.
-		{"large", 100 << 10, 150, 8, 43, time.Millisecond},
-		{"small", 10, 600, 100, 258, 100 * time.Microsecond},
+		// 4 MiB of the budget, one request being parsed and one sent.
+		{"large", 150, func(int) int { return large }, 8, 4<<20 + 2*large, time.Millisecond},
+		{"small, then large", 150, func(i int) int { return map[bool]int{true: small, false: large}[i == 0] }, 8, 4<<20 + 2*large, time.Millisecond},
+		{"large and small in turn", 150, func(i int) int { return map[bool]int{true: large, false: small}[i%2 == 0] }, 8, 4<<20 + 2*large, time.Millisecond},
+		{"small", 600, func(int) int { return small }, 100, 258 * (small + 8), 100 * time.Microsecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cc := &slowSender{ClientConnInterface: conn(t), delay: tc.delay}
-			text := strings.Repeat("y", tc.size)
-			var supplied, maxAhead int64
+			sizes := make([]int, tc.count)
+			var supplied, maxAhead, maxBytes int
 			next := func(msg proto.Message) error {
-				if supplied == int64(tc.count) {
+				if supplied == tc.count {
 					return io.EOF
 				}
-				maxAhead = max(maxAhead, supplied-cc.sent.Load())
+				sent := int(cc.sent.Load())
+				ahead := 0
+				for _, n := range sizes[sent:supplied] {
+					ahead += n
+				}
+				maxAhead, maxBytes = max(maxAhead, supplied-sent), max(maxBytes, ahead)
+				sizes[supplied] = tc.size(supplied)
 				supplied++
-				b, _ := proto.Marshal(&testpb.EchoRequest{Message: text, Number: int32(supplied)})
+				b, _ := proto.Marshal(&testpb.EchoRequest{Message: strings.Repeat("y", sizes[supplied-1]), Number: int32(supplied)})
 				proto.Reset(msg)
 				return proto.Unmarshal(b, msg)
 			}
@@ -148,17 +158,17 @@ func TestStreamParsesAhead(t *testing.T) {
 			if err := invokeWithin(t, 30*time.Second, cc, method(t, "Bidi"), next, rec); err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("parsed up to %d ahead", maxAhead)
-			if maxAhead < tc.minAhead || maxAhead > tc.maxAhead {
-				t.Errorf("parsed up to %d requests ahead of sending, want %d to %d", maxAhead, tc.minAhead, tc.maxAhead)
+			t.Logf("parsed up to %d requests, %d bytes ahead", maxAhead, maxBytes)
+			if maxAhead < tc.minAhead || maxBytes > tc.maxBytes {
+				t.Errorf("parsed up to %d requests (%d bytes) ahead of sending, want %d or more (at most %d bytes)", maxAhead, maxBytes, tc.minAhead, tc.maxBytes)
 			}
 			// The server echoes each request: 1 to count, in order.
 			if len(rec.responses) != tc.count {
 				t.Fatalf("got %d responses, want %d", len(rec.responses), tc.count)
 			}
 			for i, r := range rec.responses {
-				if r.Number != int32(i+1) || r.Message != text {
-					t.Fatalf("response %d: number %d, message of %d bytes", i, r.Number, len(r.Message))
+				if r.Number != int32(i+1) || len(r.Message) != sizes[i] {
+					t.Fatalf("response %d: number %d, message of %d bytes, want %d", i, r.Number, len(r.Message), sizes[i])
 				}
 			}
 		})

@@ -323,8 +323,9 @@ func TestEmptyResponsesMidStream(t *testing.T) {
 	for _, p := range webProtocols {
 		conns[string(p)] = dialWeb(t, addr, p, invoke.DialOptions{})
 	}
-	// Long enough for responses to reuse storage that held a non-empty one.
-	req := &testpb.StreamRequest{Count: 200, Message: "m", EmptyEvery: 3}
+	// Long enough for responses to reuse storage (the receiver's ring has
+	// 258 messages) that held a non-empty one: 5 does not divide 258.
+	req := &testpb.StreamRequest{Count: 600, Message: "m", EmptyEvery: 5}
 	var want []*testpb.EchoResponse
 	for i := range req.Count {
 		if i%req.EmptyEvery == 0 {

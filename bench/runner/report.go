@@ -60,10 +60,12 @@ func (r *caseResult) finish() {
 }
 
 // pairedRatio is the median over rounds of a's figure divided by b's in
-// the same round. The two runs of a round are back to back, so a machine
-// whose speed drifts between rounds moves both alike and their ratio
-// hardly; the ratio of the two medians would mix samples from different
-// rounds. Zero if either client did not run.
+// the same round. grpcx and the stub run back to back in every round (the
+// order reversed every other round), so a machine whose speed drifts
+// between rounds moves both alike and their ratio hardly; the ratio of the
+// two medians would mix samples from different rounds. (A third client runs
+// after them or before them, so its pairing with grpcx is looser.) Rounds
+// where b's figure is zero are left out; zero if none is left.
 func (r *caseResult) pairedRatio(a, b string, figure func(sample) float64) float64 {
 	ca, cb := r.Clients[a], r.Clients[b]
 	if ca == nil || cb == nil {
@@ -71,7 +73,9 @@ func (r *caseResult) pairedRatio(a, b string, figure func(sample) float64) float
 	}
 	var ratios []float64
 	for i := range min(len(ca.Samples), len(cb.Samples)) {
-		ratios = append(ratios, ratio(figure(ca.Samples[i]), figure(cb.Samples[i])))
+		if d := figure(cb.Samples[i]); d != 0 {
+			ratios = append(ratios, figure(ca.Samples[i])/d)
+		}
 	}
 	return medianFloat(ratios)
 }
