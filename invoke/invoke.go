@@ -341,15 +341,16 @@ func (c *call) receivePipelined(stream grpc.ClientStream) error {
 	return c.finish(errors.New("invoke: the stream ended without a status"), nil)
 }
 
-// budget counts the bytes of large responses decoded and not yet handled,
-// and holds the receiver while they exceed largeBudget.
+// budget counts the bytes of large messages made ahead (responses decoded
+// and not yet handled, requests parsed and not yet sent) and holds the
+// goroutine making them while they exceed largeBudget.
 type budget struct {
 	inFlight atomic.Int64
 	waiting  atomic.Bool
 	drained  chan struct{} // capacity 1: a pending wake-up
 }
 
-// take counts n bytes in, before the response is handed over.
+// take counts n bytes in, before the message is handed over.
 func (b *budget) take(n int) { b.inFlight.Add(int64(n)) }
 
 // wait returns once at most largeBudget bytes are in flight, or done is
@@ -377,8 +378,8 @@ func (b *budget) wait(done <-chan struct{}) {
 	}
 }
 
-// release counts n bytes out, once the handler is done with the response,
-// and wakes a waiting receiver when they are back within budget.
+// release counts n bytes out, once the message is done with, and wakes a
+// waiting maker when they are back within budget.
 func (b *budget) release(n int) {
 	if b.inFlight.Add(-int64(n)) <= largeBudget && b.waiting.Load() {
 		select {
