@@ -38,7 +38,7 @@ func (dynamicCodec) Marshal(v any) (mem.BufferSlice, error) {
 	}
 	if _, ok := m.(*dynamicpb.Message); ok {
 		// dynamicpb keeps no size cache, so sizing first would walk and
-		// sort the message's fields twice (a fifth of the cost of sending
+		// sort the message's fields twice (a fifth of the cost of encoding
 		// a small request): let append find the size. A large message
 		// then goes to the garbage collector rather than back to the
 		// buffer pool, which costs less than the walk for small ones.
