@@ -287,7 +287,11 @@ func (o *connOptions) open(ctx context.Context, needConn bool) (*session, error)
 		started = func(cc *grpc.ClientConn) { o.started(reflectCtx, cc) }
 	}
 	if needConn {
-		if s.cc, err = o.dial(ctx, s, callProto, startedIf(!ownReflectConn, started)); err != nil {
+		callStarted := started // reflection shares the call's connection
+		if ownReflectConn {
+			callStarted = nil
+		}
+		if s.cc, err = o.dial(ctx, s, callProto, callStarted); err != nil {
 			return nil, err
 		}
 	}
@@ -306,14 +310,6 @@ func (o *connOptions) open(ctx context.Context, needConn bool) (*session, error)
 		s.src = descsource.FromReflection(s.reflectCtx, rc, files)
 	}
 	return s, nil
-}
-
-// startedIf returns f when cond holds, else nil.
-func startedIf(cond bool, f func(*grpc.ClientConn)) func(*grpc.ClientConn) {
-	if cond {
-		return f
-	}
-	return nil
 }
 
 // dial connects to the target with protocol p, for s, which closes the
