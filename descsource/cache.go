@@ -475,8 +475,9 @@ func (c *Cache) prune(now time.Time) {
 	if err != nil {
 		return
 	}
+	entryAge := max(pruneAge, c.TTL)
 	for _, de := range dirEntries {
-		maxAge := max(pruneAge, c.TTL)
+		maxAge := entryAge
 		switch name := de.Name(); {
 		case strings.HasSuffix(name, ".tmp"):
 			maxAge = pruneTmpAge

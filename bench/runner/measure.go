@@ -120,7 +120,7 @@ func tail(stderr []byte) []byte {
 
 // median returns the middle value of xs (the mean of the two middle ones
 // for an even count), or 0 for none.
-func median[T ~int64](xs []T) T {
+func median[T ~int64 | ~float64](xs []T) T {
 	if len(xs) == 0 {
 		return 0
 	}

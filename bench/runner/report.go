@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -77,19 +76,7 @@ func (r *caseResult) pairedRatio(a, b string, figure func(sample) float64) float
 			ratios = append(ratios, figure(ca.Samples[i])/d)
 		}
 	}
-	return medianFloat(ratios)
-}
-
-// medianFloat is [median] for ratios.
-func medianFloat(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Sorted(slices.Values(xs))
-	if n := len(s); n%2 == 0 {
-		return (s[n/2-1] + s[n/2]) / 2
-	}
-	return s[len(s)/2]
+	return median(ratios)
 }
 
 // median returns the medians of client, zero if it did not run.

@@ -2,7 +2,8 @@
 // google/protobuf/cpp_features.proto and java_features.proto from
 // protocompile (which embeds them) and runs protoc-gen-go on them as a
 // plugin (internal/protoplugin), at the protobuf version this module builds
-// with, so nothing needs to be installed. Run it with go generate in the package directory.
+// with, so nothing needs to be installed. Run it with go generate in the
+// package directory.
 package main
 
 import (
