@@ -42,7 +42,7 @@ type benchCase struct {
 }
 
 // oneCallRounds is the fewest rounds of the one-call cases.
-const oneCallRounds = 21
+const oneCallRounds = 101
 
 // streamRounds is the fewest rounds of the 100k stream cases, whose times
 // move by a tenth or more from one round to the next on a small machine.

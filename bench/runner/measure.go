@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -130,6 +131,41 @@ func median[T ~int64 | ~float64](xs []T) T {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// medianInterval returns a confidence interval of at least 95% for the
+// median of the population xs were drawn from, assuming only that the
+// draws are independent: the j-th smallest and j-th largest of xs, with j
+// the largest rank for which the median falls outside them with a
+// probability of at most 5%. Below six values no such rank exists, and it
+// returns the smallest and largest; zeros for none.
+func medianInterval(xs []float64) (lo, hi float64) {
+	if len(xs) == 0 {
+		return 0, 0
+	}
+	s := slices.Sorted(slices.Values(xs))
+	n := len(s)
+	// Each value is below the median with probability 1/2, so the median
+	// is below the j-th smallest when fewer than j values are below it:
+	// P(X ≤ j-1) for X ~ Binomial(n, 1/2), and the same above.
+	j, below := 1, 0.0
+	for k := 0; k < n/2; k++ {
+		below += binomialHalf(n, k)
+		if 2*below > 0.05 {
+			break
+		}
+		j = k + 1
+	}
+	j = min(j, (n+1)/2)
+	return s[j-1], s[n-j]
+}
+
+// binomialHalf is P(X = k) for X ~ Binomial(n, 1/2).
+func binomialHalf(n, k int) float64 {
+	ln, _ := math.Lgamma(float64(n + 1))
+	lk, _ := math.Lgamma(float64(k + 1))
+	lnk, _ := math.Lgamma(float64(n - k + 1))
+	return math.Exp(ln - lk - lnk - float64(n)*math.Ln2)
 }
 
 // medians returns the median of each figure of samples.

@@ -26,9 +26,13 @@ type caseResult struct {
 	Method    string                   `json:"method"`
 	Rounds    int                      `json:"rounds"`
 	Clients   map[string]*clientResult `json:"clients"`
-	WallRatio float64                  `json:"wall_ratio"`     // median of the rounds' grpcx/stub wall times
-	Goal      float64                  `json:"goal,omitempty"` // largest acceptable WallRatio
-	Result    string                   `json:"result,omitempty"`
+	WallRatio float64                  `json:"wall_ratio"` // median of the rounds' grpcx/stub wall times
+	// WallRange is a 95% confidence interval of WallRatio (see
+	// [medianInterval]): how far another run on the same machine could
+	// plausibly move it.
+	WallRange [2]float64 `json:"wall_ratio_ci95"`
+	Goal      float64    `json:"goal,omitempty"` // largest acceptable WallRatio
+	Result    string     `json:"result,omitempty"`
 }
 
 // clientResult is one client's samples on a case and their medians.
@@ -52,7 +56,9 @@ func (r *caseResult) finish() {
 	for _, c := range r.Clients {
 		c.Median = medians(c.Samples)
 	}
-	r.WallRatio = r.pairedRatio("grpcx", "stub", func(s sample) float64 { return float64(s.Wall) })
+	wall := r.pairedRatios("grpcx", "stub", func(s sample) float64 { return float64(s.Wall) })
+	r.WallRatio = median(wall)
+	r.WallRange[0], r.WallRange[1] = medianInterval(wall)
 	if r.Goal > 0 {
 		r.Result = verdict(r.WallRatio, r.Goal)
 	}
@@ -66,9 +72,15 @@ func (r *caseResult) finish() {
 // after them or before them, so its pairing with grpcx is looser.) Rounds
 // where b's figure is zero are left out; zero if none is left.
 func (r *caseResult) pairedRatio(a, b string, figure func(sample) float64) float64 {
+	return median(r.pairedRatios(a, b, figure))
+}
+
+// pairedRatios returns each round's a/b ratio of figure, leaving out rounds
+// where b's figure is zero; none if either client did not run.
+func (r *caseResult) pairedRatios(a, b string, figure func(sample) float64) []float64 {
 	ca, cb := r.Clients[a], r.Clients[b]
 	if ca == nil || cb == nil {
-		return 0
+		return nil
 	}
 	var ratios []float64
 	for i := range min(len(ca.Samples), len(cb.Samples)) {
@@ -76,7 +88,7 @@ func (r *caseResult) pairedRatio(a, b string, figure func(sample) float64) float
 			ratios = append(ratios, figure(ca.Samples[i])/d)
 		}
 	}
-	return median(ratios)
+	return ratios
 }
 
 // median returns the medians of client, zero if it did not run.
@@ -134,7 +146,7 @@ func writeTable(w io.Writer, rep *report) error {
 	if other {
 		head += ", other: " + rep.Other
 	}
-	rows := [][]string{{"case", "metric", "grpcx", "stub", "grpcx/stub"}}
+	rows := [][]string{{"case", "metric", "grpcx", "stub", "grpcx/stub", "95% CI"}}
 	if other {
 		rows[0] = append(rows[0], "other", "other/grpcx")
 	}
@@ -151,7 +163,10 @@ func writeTable(w io.Writer, rep *report) error {
 			{"rss", func(s sample) float64 { return float64(s.RSS) }, kib},
 		}
 		for i, m := range metrics {
-			row := []string{"", m.name, m.show(m.figure(g)), m.show(m.figure(s)), fmt.Sprintf("%.2f", c.pairedRatio("grpcx", "stub", m.figure))}
+			row := []string{"", m.name, m.show(m.figure(g)), m.show(m.figure(s)), fmt.Sprintf("%.2f", c.pairedRatio("grpcx", "stub", m.figure)), ""}
+			if i == 0 {
+				row[5] = fmt.Sprintf("%.2f–%.2f", c.WallRange[0], c.WallRange[1])
+			}
 			if other {
 				row = append(row, m.show(m.figure(o)), fmt.Sprintf("%.2f", c.pairedRatio("other", "grpcx", m.figure)))
 			}

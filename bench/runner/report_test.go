@@ -24,6 +24,34 @@ func TestMedian(t *testing.T) {
 	}
 }
 
+// TestMedianInterval checks the interval's ranks against the binomial
+// tables: 1 to n below six values, 2 and 10 of 11, 6 and 16 of 21, 41 and
+// 61 of 101.
+func TestMedianInterval(t *testing.T) {
+	tests := []struct {
+		n, lo, hi int // 1-based ranks
+	}{
+		{1, 1, 1}, {5, 1, 5}, {6, 1, 6}, {11, 2, 10}, {21, 6, 16}, {101, 41, 61},
+	}
+	for _, tt := range tests {
+		// The values are their ranks, shuffled by a stride coprime with n.
+		xs := make([]float64, tt.n)
+		for i := range xs {
+			xs[i] = float64((i*13)%tt.n + 1)
+		}
+		if tt.n%13 == 0 {
+			t.Fatalf("stride 13 does not shuffle %d values", tt.n)
+		}
+		lo, hi := medianInterval(xs)
+		if lo != float64(tt.lo) || hi != float64(tt.hi) {
+			t.Errorf("medianInterval of %d values = ranks %v–%v, want %d–%d", tt.n, lo, hi, tt.lo, tt.hi)
+		}
+	}
+	if lo, hi := medianInterval(nil); lo != 0 || hi != 0 {
+		t.Errorf("medianInterval(nil) = %v, %v, want zeros", lo, hi)
+	}
+}
+
 func TestSelectCases(t *testing.T) {
 	cases, err := selectCases("memory,unary")
 	if err != nil {
@@ -73,14 +101,14 @@ func TestWriteTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `rounds: 1, server: 127.0.0.1:1
-case        metric  grpcx    stub     grpcx/stub  goal   result
-unary       wall    12.0ms   10.0ms   1.20        ≤1.30  PASS
+case        metric  grpcx    stub     grpcx/stub  95% CI           goal   result
+unary       wall    12.0ms   10.0ms   1.20        1.20–1.20        ≤1.30  PASS
             cpu     10.0ms   8.0ms    1.25
             rss     20.0MiB  10.0MiB  2.00
-memory-10k  wall    2.00s    1.0ms    2000.00
+memory-10k  wall    2.00s    1.0ms    2000.00     2000.00–2000.00
             cpu     1.0ms    1.0ms    1.00
             rss     10.0MiB  10.0MiB  1.00
-memory-1M   wall    1.0ms    1.0ms    1.00
+memory-1M   wall    1.0ms    1.0ms    1.00        1.00–1.00
             cpu     1.0ms    1.0ms    1.00
             rss     15.0MiB  11.0MiB  1.36
 
@@ -122,6 +150,10 @@ func TestPairedRatio(t *testing.T) {
 	}
 	if r.Result != "MISS" {
 		t.Errorf("Result = %s, want MISS", r.Result)
+	}
+	// Too few rounds for a 95% interval: it spans them all.
+	if lo, hi := r.WallRange[0], r.WallRange[1]; lo != 20.0/21 || hi != 10.0/9 {
+		t.Errorf("WallRange = %v–%v, want %v–%v", lo, hi, 20.0/21, 10.0/9)
 	}
 	if got := r.pairedRatio("grpcx", "other", func(s sample) float64 { return float64(s.Wall) }); got != 0 {
 		t.Errorf("ratio against a client that did not run = %v, want 0", got)
