@@ -156,7 +156,6 @@ func medianInterval(xs []float64) (lo, hi float64) {
 		}
 		j = k + 1
 	}
-	j = min(j, (n+1)/2)
 	return s[j-1], s[n-j]
 }
 

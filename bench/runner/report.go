@@ -28,8 +28,8 @@ type caseResult struct {
 	Clients   map[string]*clientResult `json:"clients"`
 	WallRatio float64                  `json:"wall_ratio"` // median of the rounds' grpcx/stub wall times
 	// WallRange is a 95% confidence interval of WallRatio (see
-	// [medianInterval]): how far another run on the same machine could
-	// plausibly move it.
+	// [medianInterval]), from the spread of this run's rounds alone: runs
+	// minutes apart on a VM whose speed drifts can differ by more.
 	WallRange [2]float64 `json:"wall_ratio_ci95"`
 	Goal      float64    `json:"goal,omitempty"` // largest acceptable WallRatio
 	Result    string     `json:"result,omitempty"`
