@@ -230,7 +230,7 @@ func (c *call) reportHeaders(stream grpc.ClientStream) {
 // supplier on the parsing one.
 type received struct {
 	msg  *dynamicpb.Message
-	size int // a response's bytes on the wire
+	size int // bytes on the wire (a request's: 0 if not measured)
 	err  error
 }
 
@@ -437,13 +437,11 @@ func (c *call) sendAll(stream grpc.ClientStream) error {
 			default:
 			}
 			err := c.next(msg)
-			size := 0
+			size := 0 // unmeasured: not large
 			if err == nil && (sizing || n < sizeFirst || n%sizeEvery == 0) {
 				if size = proto.Size(msg); size >= largeMessage {
 					sizing = true
 					budget.take(size)
-				} else {
-					size = 0
 				}
 			}
 			select {
@@ -468,7 +466,7 @@ func (c *call) sendAll(stream grpc.ClientStream) error {
 			// io.EOF: the server has ended the call; RecvMsg has the status.
 			return nil
 		}
-		if r.size > 0 {
+		if r.size >= largeMessage {
 			// Sent: let the ring hold no large request but those queued.
 			clearFields(r.msg)
 			budget.release(r.size)
