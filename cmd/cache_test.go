@@ -41,6 +41,24 @@ var schemaVersions = map[string]string{
 		message HelloRequest { string name = 7; }
 		message HelloReply { string greeting = 1; }
 		service Greeter { rpc Hello(HelloRequest) returns (HelloReply); }`,
+	// The v1 service, with a method option from a google.api file that
+	// grpcx does not link.
+	"visibility": `syntax = "proto3"; package evolve.v1;
+		import "google/api/visibility.proto";
+		message HelloRequest { string name = 1; }
+		message HelloReply { string greeting = 1; }
+		service Greeter {
+			rpc Hello(HelloRequest) returns (HelloReply) { option (google.api.method_visibility).restriction = "PREVIEW"; }
+		}`,
+}
+
+// schemaImports are the files a schema version may import besides the
+// well-known ones: a cut-down google/api/visibility.proto.
+var schemaImports = map[string]string{
+	"google/api/visibility.proto": `syntax = "proto3"; package google.api;
+		import "google/protobuf/descriptor.proto";
+		extend google.protobuf.MethodOptions { VisibilityRule method_visibility = 72295727; }
+		message VisibilityRule { string selector = 1; string restriction = 2; }`,
 }
 
 // serveSchema serves the Greeter of one schema version on addr, with
@@ -48,15 +66,19 @@ var schemaVersions = map[string]string{
 // every string field of the reply and 2 into any int32.
 func serveSchema(t *testing.T, addr, version string) (stop func()) {
 	t.Helper()
-	compiled, err := (&protocompile.Compiler{Resolver: &protocompile.SourceResolver{
-		Accessor: protocompile.SourceAccessorFromMap(map[string]string{"evolve.proto": schemaVersions[version]}),
-	}}).Compile(context.Background(), "evolve.proto")
+	sources := map[string]string{"evolve.proto": schemaVersions[version]}
+	for name, src := range schemaImports {
+		sources[name] = src
+	}
+	compiled, err := (&protocompile.Compiler{Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{
+		Accessor: protocompile.SourceAccessorFromMap(sources),
+	})}).Compile(context.Background(), "evolve.proto")
 	if err != nil {
 		t.Fatal(err)
 	}
 	fd := compiled[0]
 	files := new(protoregistry.Files)
-	if err := files.RegisterFile(fd); err != nil {
+	if err := registerWithImports(files, fd); err != nil {
 		t.Fatal(err)
 	}
 	method := fd.Services().Get(0).Methods().Get(0)
@@ -95,6 +117,19 @@ func serveSchema(t *testing.T, addr, version string) (stop func()) {
 	}
 	go s.Serve(lis)
 	return s.Stop
+}
+
+// registerWithImports registers fd in files after the files it imports.
+func registerWithImports(files *protoregistry.Files, fd protoreflect.FileDescriptor) error {
+	if _, err := files.FindFileByPath(fd.Path()); err == nil {
+		return nil
+	}
+	for i := range fd.Imports().Len() {
+		if err := registerWithImports(files, fd.Imports().Get(i).FileDescriptor); err != nil {
+			return err
+		}
+	}
+	return files.RegisterFile(fd)
 }
 
 func freeAddr(t *testing.T) string {
@@ -154,6 +189,25 @@ func TestCacheFollowsSchemaChange(t *testing.T) {
 	code, out, errOut = runGrpcx(call...)
 	if code != 0 || out != `{"greeting":"ada"}`+"\n" {
 		t.Fatalf("call after the refresh: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+}
+
+// TestCacheKeepsGoogleAPIFilesGrpcxLacks: a schema may import a google/api
+// file that grpcx has not compiled in; the cache keeps that file like any
+// other, so the repeat call is served from it.
+func TestCacheKeepsGoogleAPIFilesGrpcxLacks(t *testing.T) {
+	if _, err := protoregistry.GlobalFiles.FindFileByPath("google/api/visibility.proto"); err == nil {
+		t.Fatal("grpcx links google/api/visibility.proto now: pick another google/api file for this test")
+	}
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	addr := freeAddr(t)
+	defer serveSchema(t, addr, "visibility")()
+	call := []string{"call", "--plaintext", "-o", "jsonl", "-v", addr, "evolve.v1.Greeter/Hello", "-d", `{"name": "ada"}`}
+	for i, cached := range []bool{false, true, true} {
+		code, out, errOut := runGrpcx(call...)
+		if code != 0 || out != `{"greeting":"ada"}`+"\n" || strings.Contains(errOut, "from the cache") != cached {
+			t.Fatalf("call %d: exit %d, stdout %q, stderr %s (want it served from the cache: %v)", i+1, code, out, errOut, cached)
+		}
 	}
 }
 

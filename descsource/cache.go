@@ -273,10 +273,10 @@ func resolvedFields(fields fieldList) error {
 }
 
 // BuildFiles turns a set into descriptors with protodesc, validating them,
-// dependencies first. The well-known types (google/protobuf/*.proto,
-// descriptor.proto among them) and the google.api annotations are taken
-// from those compiled into grpcx, which are the same files, whether or not
-// the set holds them.
+// dependencies first. The well-known files ([IsWellKnownFile]:
+// descriptor.proto and the other google/protobuf files, and the google.api
+// annotations) are taken from those compiled into grpcx, which are the
+// same files, whether or not the set holds them.
 func BuildFiles(set *descriptorpb.FileDescriptorSet) (*protoregistry.Files, error) {
 	files := new(protoregistry.Files)
 	for _, fdp := range set.GetFile() {
@@ -337,9 +337,16 @@ func fileImports(b []byte) []string {
 }
 
 // IsWellKnownFile reports whether a file is one grpcx has compiled in and
-// takes as given: the well-known types and the google.api annotations.
+// takes as given: a well-known type's file (google/protobuf/) or a
+// google.api file (google/api/), such as the annotations, that grpcx
+// links. Any other file under those names, such as a google/api file that
+// grpcx does not link, is the server's to describe, like the rest.
 func IsWellKnownFile(name string) bool {
-	return strings.HasPrefix(name, "google/protobuf/") || strings.HasPrefix(name, "google/api/")
+	if !strings.HasPrefix(name, "google/protobuf/") && !strings.HasPrefix(name, "google/api/") {
+		return false
+	}
+	_, err := protoregistry.GlobalFiles.FindFileByPath(name)
+	return err == nil
 }
 
 // StoreFiles writes serialized files (FileDescriptorProtos, as reflection
