@@ -52,7 +52,26 @@ var schemaVersions = map[string]string{
 		}`,
 }
 
-// schemaImports are the files a schema version may import besides the
+// Two versions of the v1 and v2 service with the messages in a file of
+// their own, which the service's file imports.
+var splitSchemas = map[string]map[string]string{
+	"split-v1": {"evolve_msgs.proto": `syntax = "proto3"; package evolve.v1;
+		message HelloRequest { string name = 1; }
+		message HelloReply { string greeting = 1; }`},
+	"split-v2": {"evolve_msgs.proto": `syntax = "proto3"; package evolve.v1;
+		message HelloRequest { string name = 1; }
+		message HelloReply { string text = 1; int32 count = 2; }`},
+}
+
+func init() {
+	for version := range splitSchemas {
+		schemaVersions[version] = `syntax = "proto3"; package evolve.v1;
+			import "evolve_msgs.proto";
+			service Greeter { rpc Hello(HelloRequest) returns (HelloReply); }`
+	}
+}
+
+// schemaImports are the files any schema version may import besides the
 // well-known ones: a cut-down google/api/visibility.proto.
 var schemaImports = map[string]string{
 	"google/api/visibility.proto": `syntax = "proto3"; package google.api;
@@ -68,6 +87,9 @@ func serveSchema(t *testing.T, addr, version string) (stop func()) {
 	t.Helper()
 	sources := map[string]string{"evolve.proto": schemaVersions[version]}
 	for name, src := range schemaImports {
+		sources[name] = src
+	}
+	for name, src := range splitSchemas[version] {
 		sources[name] = src
 	}
 	compiled, err := (&protocompile.Compiler{Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{
@@ -189,6 +211,30 @@ func TestCacheFollowsSchemaChange(t *testing.T) {
 	code, out, errOut = runGrpcx(call...)
 	if code != 0 || out != `{"greeting":"ada"}`+"\n" {
 		t.Fatalf("call after the refresh: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+}
+
+// TestCacheFollowsSchemaChangeInAnImport changes the response type in a
+// file that the service's file imports: reflection sends the service's file
+// first, and the check must still see the change.
+func TestCacheFollowsSchemaChangeInAnImport(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	addr := freeAddr(t)
+	call := []string{"call", "--plaintext", "-o", "jsonl", "-v", addr, "evolve.v1.Greeter/Hello", "-d", `{"name": "ada"}`}
+	stop := serveSchema(t, addr, "split-v1")
+	for i, cached := range []bool{false, true} {
+		code, out, errOut := runGrpcx(call...)
+		if code != 0 || out != `{"greeting":"ada"}`+"\n" || strings.Contains(errOut, "from the cache") != cached {
+			t.Fatalf("call %d: exit %d, stdout %q, stderr %s (want it served from the cache: %v)", i+1, code, out, errOut, cached)
+		}
+	}
+	stop()
+	defer serveSchema(t, addr, "split-v2")()
+	for i := range 2 {
+		code, out, errOut := runGrpcx(call...)
+		if code != 0 || out != `{"text":"ada","count":2}`+"\n" || !strings.Contains(errOut, "from the cache") {
+			t.Fatalf("call %d after the imported response type changed: exit %d, stdout %q, stderr %s", i+1, code, out, errOut)
+		}
 	}
 }
 

@@ -272,25 +272,48 @@ func resolvedFields(fields fieldList) error {
 	return nil
 }
 
-// BuildFiles turns a set into descriptors with protodesc, validating them,
-// dependencies first. The well-known files ([IsWellKnownFile]:
-// descriptor.proto and the other google/protobuf files, and the google.api
-// annotations) are taken from those compiled into grpcx, which are the
-// same files, whether or not the set holds them.
+// BuildFiles turns a set into descriptors with protodesc, validating them.
+// The set's files may come in any order (reflection sends a file before
+// the files it imports); each is built after the files of the set it
+// imports. The well-known files ([IsWellKnownFile]: descriptor.proto and
+// the other google/protobuf files, and the google.api annotations) are
+// taken from those compiled into grpcx, which are the same files, whether
+// or not the set holds them.
 func BuildFiles(set *descriptorpb.FileDescriptorSet) (*protoregistry.Files, error) {
-	files := new(protoregistry.Files)
+	byName := map[string]*descriptorpb.FileDescriptorProto{}
 	for _, fdp := range set.GetFile() {
-		if IsWellKnownFile(fdp.GetName()) {
-			continue
+		byName[fdp.GetName()] = fdp
+	}
+	files := new(protoregistry.Files)
+	visiting := map[string]bool{}
+	var build func(fdp *descriptorpb.FileDescriptorProto) error
+	build = func(fdp *descriptorpb.FileDescriptorProto) error {
+		name := fdp.GetName()
+		if _, err := files.FindFileByPath(name); err == nil || IsWellKnownFile(name) {
+			return nil
+		}
+		if visiting[name] {
+			return fmt.Errorf("%s: imports itself through the files it imports", name)
+		}
+		visiting[name] = true
+		for _, dep := range fdp.GetDependency() {
+			if d, ok := byName[dep]; ok {
+				if err := build(d); err != nil {
+					return err
+				}
+			}
 		}
 		if err := addWellKnownDeps(files, fdp.GetDependency()); err != nil {
-			return nil, err
+			return err
 		}
 		fd, err := protodesc.NewFile(fdp, files)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := files.RegisterFile(fd); err != nil {
+		return files.RegisterFile(fd)
+	}
+	for _, fdp := range set.GetFile() {
+		if err := build(fdp); err != nil {
 			return nil, err
 		}
 	}

@@ -255,6 +255,33 @@ func TestCacheStoreFilesImportsFirst(t *testing.T) {
 	}
 }
 
+// TestBuildFilesImportedLater builds files in the order reflection sends
+// them, a file before the files it imports.
+func TestBuildFilesImportedLater(t *testing.T) {
+	t.Parallel()
+	raw := [][]byte{
+		fileBytes(t, `name: "s.proto" package: "p" syntax: "proto3" dependency: "m.proto"
+			service { name: "S" method { name: "M" input_type: ".p.R" output_type: ".p.R" } }`),
+		fileBytes(t, `name: "m.proto" package: "p" syntax: "proto3" dependency: "google/protobuf/timestamp.proto"
+			message_type { name: "R" field { name: "t" number: 1 label: LABEL_OPTIONAL type: TYPE_MESSAGE type_name: ".google.protobuf.Timestamp" json_name: "t" } }`),
+	}
+	set, err := descsource.DecodeFiles(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := descsource.BuildFiles(set)
+	if err != nil {
+		t.Fatalf("BuildFiles of a file before its import: %v", err)
+	}
+	d, err := files.FindDescriptorByName("p.S.M")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := d.(protoreflect.MethodDescriptor).Input(); in.IsPlaceholder() || in.Fields().ByName("t").Message().FullName() != "google.protobuf.Timestamp" {
+		t.Errorf("p.S.M's input is %v, want p.R with a Timestamp field", in)
+	}
+}
+
 // TestCacheStoreFilesRefusesWhatLoadWouldMisread stores files that
 // protodesc accepts but the builder Load uses would read differently or
 // not resolve: none may be stored.
