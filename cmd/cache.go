@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"google.golang.org/grpc"
@@ -72,8 +73,9 @@ func (o *CallOptions) openCache() *methodCache {
 		return nil
 	}
 	callProto, reflectProto := o.Conn.protocols()
-	key := descsource.CacheKey(o.Conn.Target, reflectMD, o.Conn.Authority, o.Conn.TLS.ServerName,
-		fmt.Sprint(o.Conn.Plaintext), string(callProto), string(reflectProto))
+	// The client certificate is a credential, like the headers.
+	key := descsource.CacheKey(o.Conn.Target, reflectMD, o.Conn.Authority, o.Conn.TLS.ServerName, o.Conn.TLS.Cert,
+		fmt.Sprint(o.Conn.Plaintext), fmt.Sprint(o.Conn.HTTP1), string(callProto), string(reflectProto))
 	return &methodCache{cache: &descsource.Cache{Dir: dir, TTL: o.Cache.TTL}, key: key}
 }
 
@@ -160,6 +162,8 @@ type validation struct {
 	fresh         protoreflect.MethodDescriptor // the server's, when it changed
 	inputChanged  bool
 	outputChanged bool
+	// err says why the check could not tell whether the method changed.
+	err error
 }
 
 // validate checks the cached method against reflection's files while the
@@ -173,20 +177,27 @@ func (mc *methodCache) validate(ctx context.Context, cc grpc.ClientConnInterface
 		var v validation
 		defer func() { out <- v }()
 		raw, err := mc.fetch(ctx, cc, cached.Parent().FullName())
-		if err != nil || mc.entry.Holds(raw) {
+		if err != nil {
+			v.err = err
+			return
+		}
+		if mc.entry.Holds(raw) {
 			return
 		}
 		fetched, err := descsource.DecodeFiles(raw)
 		if err != nil {
+			v.err = err
 			return
 		}
 		older := mc.entry
 		stored, err := mc.entry.Decode()
 		if err != nil {
+			v.err = err
 			return
 		}
 		if !descsource.SameFiles(fetched, stored) {
 			if v, err = compareMethod(fetched, cached); err != nil {
+				v.err = err
 				return
 			}
 			if v.fresh != nil {
@@ -256,11 +267,27 @@ func (h *validatingHandler) OnReceiveTrailers(st *status.Status, md metadata.MD)
 	h.Handler.OnReceiveTrailers(st, md)
 }
 
-// staleRequestError reports a call whose request type changed on the server
-// after it was cached: the request went out in the old encoding.
-func (h *validatingHandler) staleRequestError() error {
-	if !h.done || !h.v.inputChanged {
+// settle ends a cached call whose Invoke returned callErr. It waits for the
+// check if no response did (the call failed before one, or the request did
+// not parse), so that a refreshed entry is stored before grpcx exits. It
+// warns on warn when the check could not be made, since the call then used
+// the cached descriptors unchecked (a failed call's own error says more).
+// When the request type changed, it
+// returns an error for a call that succeeded, the request having gone out
+// in the old encoding, and adds a note to a failed call's error, for which
+// that may be the reason.
+func (h *validatingHandler) settle(callErr error, warn io.Writer) error {
+	h.wait()
+	if h.v.err != nil && callErr == nil {
+		fmt.Fprintf(warn, "grpcx: warning: could not check the cached descriptors with reflection (%v); the call used them unchecked (--no-cache does not use the cache)\n", h.v.err)
+	}
+	if !h.v.inputChanged {
 		return nil
 	}
-	return fmt.Errorf("the server's definition of %s changed since it was cached, and this call's request was encoded with the old one; the cache is refreshed: run the call again (or use --no-cache)", h.v.fresh.Input().FullName())
+	stale := fmt.Sprintf("the server's definition of %s changed since it was cached, and this call's request was built with the old one", h.v.fresh.Input().FullName())
+	if callErr == nil {
+		return fmt.Errorf("%s; the cache is refreshed: run the call again (or use --no-cache)", stale)
+	}
+	fmt.Fprintf(warn, "grpcx: note: %s, which may be why the call failed; the cache is refreshed: run the call again\n", stale)
+	return nil
 }

@@ -41,6 +41,11 @@ var schemaVersions = map[string]string{
 		message HelloRequest { string name = 7; }
 		message HelloReply { string greeting = 1; }
 		service Greeter { rpc Hello(HelloRequest) returns (HelloReply); }`,
+	// v4 adds a request field.
+	"v4": `syntax = "proto3"; package evolve.v1;
+		message HelloRequest { string name = 1; string lang = 2; }
+		message HelloReply { string greeting = 1; }
+		service Greeter { rpc Hello(HelloRequest) returns (HelloReply); }`,
 	// The v1 service, with a method option from a google.api file that
 	// grpcx does not link.
 	"visibility": `syntax = "proto3"; package evolve.v1;
@@ -85,6 +90,13 @@ var schemaImports = map[string]string{
 // every string field of the reply and 2 into any int32.
 func serveSchema(t *testing.T, addr, version string) (stop func()) {
 	t.Helper()
+	return serveSchemaWith(t, addr, version, true)
+}
+
+// serveSchemaWith is serveSchema, with the reflection service only when
+// reflect is set.
+func serveSchemaWith(t *testing.T, addr, version string, reflect bool) (stop func()) {
+	t.Helper()
 	sources := map[string]string{"evolve.proto": schemaVersions[version]}
 	for name, src := range schemaImports {
 		sources[name] = src
@@ -126,7 +138,9 @@ func serveSchema(t *testing.T, addr, version string) (stop func()) {
 			return out, nil
 		}}},
 	}, struct{}{})
-	reflectionv1.RegisterServerReflectionServer(s, reflection.NewServerV1(reflection.ServerOptions{Services: s, DescriptorResolver: files}))
+	if reflect {
+		reflectionv1.RegisterServerReflectionServer(s, reflection.NewServerV1(reflection.ServerOptions{Services: s, DescriptorResolver: files}))
+	}
 	var lis net.Listener
 	for i := 0; ; i++ { // the previous version may still hold the port for a moment
 		if lis, err = net.Listen("tcp", addr); err == nil || i == 50 {
@@ -211,6 +225,53 @@ func TestCacheFollowsSchemaChange(t *testing.T) {
 	code, out, errOut = runGrpcx(call...)
 	if code != 0 || out != `{"greeting":"ada"}`+"\n" {
 		t.Fatalf("call after the refresh: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+}
+
+// TestCacheRefreshesWhenTheRequestNoLongerParses sends a request with a
+// field the server's schema has gained since the entry was made: the
+// cached type rejects it, so the call fails, but it says why and leaves the
+// cache refreshed, so that the next call succeeds.
+func TestCacheRefreshesWhenTheRequestNoLongerParses(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	addr := freeAddr(t)
+	call := []string{"call", "--plaintext", "-o", "jsonl", "-v", addr, "evolve.v1.Greeter/Hello"}
+	stop := serveSchema(t, addr, "v1")
+	if code, _, errOut := runGrpcx(append(call, "-d", `{"name": "ada"}`)...); code != 0 {
+		t.Fatalf("first call: exit %d, stderr %s", code, errOut)
+	}
+	stop()
+	defer serveSchema(t, addr, "v4")()
+	withLang := append(call, "-d", `{"name": "ada", "lang": "en"}`)
+	code, _, errOut := runGrpcx(withLang...)
+	if code == 0 || !strings.Contains(errOut, "lang") || !strings.Contains(errOut, "definition of evolve.v1.HelloRequest changed since it was cached") {
+		t.Fatalf("call with the new field and the old entry: exit %d, stderr %s", code, errOut)
+	}
+	code, out, errOut := runGrpcx(withLang...)
+	if code != 0 || out != `{"greeting":"ada"}`+"\n" || !strings.Contains(errOut, "from the cache") {
+		t.Fatalf("call after the refresh: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+}
+
+// TestCacheWarnsWhenTheCheckFails: a server that stopped serving
+// reflection cannot confirm a cached method; the call still works from the
+// cache, and says it was not checked.
+func TestCacheWarnsWhenTheCheckFails(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	addr := freeAddr(t)
+	call := []string{"call", "--plaintext", "-o", "jsonl", addr, "evolve.v1.Greeter/Hello", "-d", `{"name": "ada"}`}
+	stop := serveSchema(t, addr, "v1")
+	if code, _, errOut := runGrpcx(call...); code != 0 || errOut != "" {
+		t.Fatalf("first call: exit %d, stderr %s", code, errOut)
+	}
+	if code, _, errOut := runGrpcx(call...); code != 0 || errOut != "" {
+		t.Fatalf("checked call from the cache: exit %d, stderr %s", code, errOut)
+	}
+	stop()
+	defer serveSchemaWith(t, addr, "v1", false)()
+	code, out, errOut := runGrpcx(call...)
+	if code != 0 || out != `{"greeting":"ada"}`+"\n" || !strings.Contains(errOut, "warning: could not check the cached descriptors") {
+		t.Fatalf("call from the cache, without reflection: exit %d, stdout %q, stderr %s", code, out, errOut)
 	}
 }
 

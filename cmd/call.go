@@ -103,7 +103,7 @@ NotFound is 69).`,
 	fl.BoolVar(&opts.ShowSecrets, "show-secrets", false, "show authorization, cookie and *-token header values in verbose and envelope output")
 	fl.BoolVar(&opts.FormatError, "format-error", false, "print a failed call's status on stderr as a JSON object (code, name, message, details)")
 	fl.BoolVar(&opts.Cache.NoCache, "no-cache", false, "neither use nor update the descriptor cache")
-	fl.DurationVar(&opts.Cache.TTL, "cache-ttl", defaultCacheTTL, "how long cached descriptors are used before reflection is asked again first")
+	fl.DurationVar(&opts.Cache.TTL, "cache-ttl", defaultCacheTTL, "how long cached descriptors are used before reflection is asked again first (0: no limit)")
 	fl.StringVar(&opts.Compress, "compress", "", "compress requests with `ALGORITHM` (gzip); compressed responses are always accepted")
 	fl.BoolVar(&opts.EmitDefaults, "emit-defaults", false, "print fields that hold their default value")
 	fl.BoolVar(&opts.ProtoNames, "proto-names", false, "print .proto field names instead of lowerCamelCase JSON names")
@@ -176,8 +176,8 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 	if perr := printer.Err(); perr != nil && err == nil {
 		return perr
 	}
-	if validating != nil && err == nil {
-		if serr := validating.staleRequestError(); serr != nil {
+	if validating != nil {
+		if serr := validating.settle(err, opts.IO.ErrOut); serr != nil {
 			return serr
 		}
 	}
