@@ -3,6 +3,7 @@ package descsource
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"sort"
 
 	"google.golang.org/protobuf/proto"
@@ -12,8 +13,10 @@ import (
 
 // Fingerprint identifies the wire and JSON shape of a message type: a hash
 // of its definition and of every message and enum type reachable from its
-// fields. Two descriptors with the same fingerprint encode and print alike;
-// comments and unrelated types in the same file do not count.
+// fields, with what their files decide for them (proto2 or proto3, an
+// edition's features: presence, packing, delimited messages, closed
+// enums). Two descriptors with the same fingerprint encode and print
+// alike; comments and unrelated types in the same file do not count.
 func Fingerprint(md protoreflect.MessageDescriptor) string {
 	defs := map[protoreflect.FullName][]byte{}
 	collectDefs(md, defs)
@@ -38,19 +41,23 @@ func collectDefs(md protoreflect.MessageDescriptor, defs map[protoreflect.FullNa
 	dp := protodesc.ToDescriptorProto(md)
 	// Nested declarations are reached through fields when they matter.
 	dp.NestedType, dp.EnumType = nil, nil
-	defs[md.FullName()] = marshalDeterministic(dp)
+	def := marshalDeterministic(dp)
+	defs[md.FullName()] = def
 	fields := md.Fields()
 	for i := 0; i < fields.Len(); i++ {
 		f := fields.Get(i)
+		// What the file decides rather than the field's own declaration.
+		def = fmt.Appendf(def, "\x00%d %v %v %v %v", f.Number(), f.Kind(), f.Cardinality(), f.HasPresence(), f.IsPacked())
 		if f.Message() != nil {
 			collectDefs(f.Message(), defs)
 		}
 		if e := f.Enum(); e != nil {
 			if _, ok := defs[e.FullName()]; !ok {
-				defs[e.FullName()] = marshalDeterministic(protodesc.ToEnumDescriptorProto(e))
+				defs[e.FullName()] = fmt.Appendf(marshalDeterministic(protodesc.ToEnumDescriptorProto(e)), "\x00closed %v", e.IsClosed())
 			}
 		}
 	}
+	defs[md.FullName()] = def
 }
 
 func marshalDeterministic(m proto.Message) []byte {
