@@ -375,7 +375,8 @@ func IsWellKnownFile(name string) bool {
 // StoreFiles writes serialized files (FileDescriptorProtos, as reflection
 // sends them or [EncodeFiles] writes them) under key, atomically, without
 // the well-known files; older's files that files lacks (by name) are kept,
-// so that the entry keeps the other methods it holds. Stored as they came,
+// so that the entry keeps the other methods it holds, unless they no longer
+// build with files. Stored as they came,
 // the files pass [Entry.Holds] when the server next sends the same ones.
 // Files are stored only when they build, each after the files it imports,
 // into the same descriptors the way [Cache.Load] builds them as with
@@ -393,8 +394,16 @@ func (c *Cache) StoreFiles(key string, files [][]byte, older *Entry) error {
 			}
 		}
 	}
+	kept := len(all)
 	all = dependencyOrder(append(all, files...))
-	if err := buildsAlike(all); err != nil {
+	err := buildsAlike(all)
+	if err != nil && kept > 0 {
+		// older's files do not fit with the new ones (a type moved to
+		// another file, say): the new ones alone, rather than neither.
+		all = dependencyOrder(files)
+		err = buildsAlike(all)
+	}
+	if err != nil {
 		return fmt.Errorf("descriptor cache: not storing files it could not load as checked: %w", err)
 	}
 	var data []byte

@@ -282,6 +282,39 @@ func TestBuildFilesImportedLater(t *testing.T) {
 	}
 }
 
+// TestCacheStoreFilesDropsOlderFilesThatNoLongerFit stores a service whose
+// message type has moved to another file: the entry's older file, which
+// still defines it, cannot be kept beside the new one, and must not keep
+// the new files out either.
+func TestCacheStoreFilesDropsOlderFilesThatNoLongerFit(t *testing.T) {
+	t.Parallel()
+	types := func(file string) []byte {
+		return fileBytes(t, `name: "`+file+`" package: "p" syntax: "proto3" message_type { name: "C" }`)
+	}
+	service := func(n, types string) []byte {
+		return fileBytes(t, `name: "s`+n+`.proto" package: "p" syntax: "proto3" dependency: "`+types+`"
+			service { name: "S`+n+`" method { name: "M" input_type: ".p.C" output_type: ".p.C" } }`)
+	}
+	c := &descsource.Cache{Dir: t.TempDir()}
+	if err := c.StoreFiles("k", [][]byte{types("a.proto"), service("1", "a.proto")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.Load("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StoreFiles("k", [][]byte{types("b.proto"), service("2", "b.proto")}, first); err != nil {
+		t.Fatalf("StoreFiles with p.C moved to b.proto: %v", err)
+	}
+	e, err := c.Load("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, e); got != "b.proto s2.proto" {
+		t.Errorf("entry holds %s, want the new files alone", got)
+	}
+}
+
 // TestCacheStoreFilesRefusesWhatLoadWouldMisread stores files that
 // protodesc accepts but the builder Load uses would read differently or
 // not resolve: none may be stored.
