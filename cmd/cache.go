@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -230,19 +231,39 @@ func compareMethod(fetched *descriptorpb.FileDescriptorSet, cached protoreflect.
 }
 
 // validatingHandler holds a cached call's responses until the validation
-// is in, and decodes them with the server's current type if it changed.
+// is in, and decodes them with the server's current type if it changed,
+// from their wire form: decoded with the old type, a widened field (int32
+// to int64, say) would have lost its high bits.
 type validatingHandler struct {
 	invoke.Handler
 	result <-chan validation
 	done   bool
 	v      validation
+	// wantWire is whether responses may still need decoding again: until
+	// the validation is in, and for good if the response type changed.
+	// The engine reads it from the goroutine that receives responses.
+	wantWire atomic.Bool
+	wire     []byte // the next response's wire form
+}
+
+var _ invoke.WireKeeper = (*validatingHandler)(nil)
+
+func newValidatingHandler(h invoke.Handler, result <-chan validation) *validatingHandler {
+	v := &validatingHandler{Handler: h, result: result}
+	v.wantWire.Store(true)
+	return v
 }
 
 func (h *validatingHandler) wait() {
 	if !h.done {
 		h.v, h.done = <-h.result, true
+		h.wantWire.Store(h.v.outputChanged)
 	}
 }
+
+func (h *validatingHandler) WantWire() bool { return h.wantWire.Load() }
+
+func (h *validatingHandler) OnReceiveWire(wire []byte) { h.wire = wire }
 
 func (h *validatingHandler) OnReceiveHeaders(md metadata.MD) {
 	h.wait()
@@ -251,11 +272,19 @@ func (h *validatingHandler) OnReceiveHeaders(md metadata.MD) {
 
 func (h *validatingHandler) OnReceiveResponse(msg proto.Message) {
 	h.wait()
+	wire := h.wire
+	h.wire = nil
 	if h.v.outputChanged {
-		// The bytes are the server's; decode them again with its type.
-		b, err := proto.MarshalOptions{AllowPartial: true}.Marshal(msg)
+		// Decode the server's bytes again, with its type. A response
+		// received before the engine was asked for its wire form (none
+		// is: it asks before the first) is encoded again from the
+		// message, which keeps all but what the old type truncated.
+		var err error
+		if wire == nil {
+			wire, err = proto.MarshalOptions{AllowPartial: true}.Marshal(msg)
+		}
 		fresh := dynamicpb.NewMessage(h.v.fresh.Output())
-		if err == nil && (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(b, fresh) == nil {
+		if err == nil && (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(wire, fresh) == nil {
 			msg = fresh
 		}
 	}

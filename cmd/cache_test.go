@@ -41,6 +41,11 @@ var schemaVersions = map[string]string{
 		message HelloRequest { string name = 7; }
 		message HelloReply { string greeting = 1; }
 		service Greeter { rpc Hello(HelloRequest) returns (HelloReply); }`,
+	// v5 widens v2's count to int64.
+	"v5": `syntax = "proto3"; package evolve.v1;
+		message HelloRequest { string name = 1; }
+		message HelloReply { string text = 1; int64 count = 2; }
+		service Greeter { rpc Hello(HelloRequest) returns (HelloReply); }`,
 	// v4 adds a request field.
 	"v4": `syntax = "proto3"; package evolve.v1;
 		message HelloRequest { string name = 1; string lang = 2; }
@@ -87,7 +92,8 @@ var schemaImports = map[string]string{
 
 // serveSchema serves the Greeter of one schema version on addr, with
 // reflection, answering with the request's first string field copied into
-// every string field of the reply and 2 into any int32.
+// every string field of the reply, 2 into any int32 and 2+2^40 into any
+// int64.
 func serveSchema(t *testing.T, addr, version string) (stop func()) {
 	t.Helper()
 	return serveSchemaWith(t, addr, version, true)
@@ -129,9 +135,12 @@ func serveSchemaWith(t *testing.T, addr, version string, reflect bool) (stop fun
 			out := dynamicpb.NewMessage(method.Output())
 			for i := 0; i < out.Descriptor().Fields().Len(); i++ {
 				f := out.Descriptor().Fields().Get(i)
-				if f.Kind() == protoreflect.StringKind {
+				switch f.Kind() {
+				case protoreflect.StringKind:
 					out.Set(f, protoreflect.ValueOfString(name))
-				} else {
+				case protoreflect.Int64Kind:
+					out.Set(f, protoreflect.ValueOfInt64(2+1<<40))
+				default:
 					out.Set(f, protoreflect.ValueOfInt32(2))
 				}
 			}
@@ -225,6 +234,25 @@ func TestCacheFollowsSchemaChange(t *testing.T) {
 	code, out, errOut = runGrpcx(call...)
 	if code != 0 || out != `{"greeting":"ada"}`+"\n" {
 		t.Fatalf("call after the refresh: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+}
+
+// TestCacheDecodesAgainFromTheWire widens a response field the entry has
+// as int32 to int64: the held response, decoded with the old type, lost the
+// value's high bits, so it must be decoded again from the server's bytes.
+func TestCacheDecodesAgainFromTheWire(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	addr := freeAddr(t)
+	call := []string{"call", "--plaintext", "-o", "jsonl", "-v", addr, "evolve.v1.Greeter/Hello", "-d", `{"name": "ada"}`}
+	stop := serveSchema(t, addr, "v2")
+	if code, _, errOut := runGrpcx(call...); code != 0 {
+		t.Fatalf("first call: exit %d, stderr %s", code, errOut)
+	}
+	stop()
+	defer serveSchema(t, addr, "v5")()
+	code, out, errOut := runGrpcx(call...)
+	if code != 0 || out != `{"text":"ada","count":"1099511627778"}`+"\n" || !strings.Contains(errOut, "from the cache") {
+		t.Fatalf("cached call after count became int64: exit %d, stdout %q, stderr %s", code, out, errOut)
 	}
 }
 

@@ -169,7 +169,7 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 	}
 	var validating *validatingHandler
 	if check != nil {
-		validating = &validatingHandler{Handler: handler, result: check}
+		validating = newValidatingHandler(handler, check)
 		handler = validating
 	}
 	err = invoke.Invoke(ctx, s.cc, method, s.rpcHeaders, parser.Next, handler, opts.Conn.callOptions(opts.Compress)...)

@@ -66,9 +66,9 @@ func (dynamicCodec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 func (dynamicCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	if m, ok := v.(*sizedMessage); ok {
-		m.size = data.Len()
-		v = m.msg
+	sized, _ := v.(*sizedMessage)
+	if sized != nil {
+		v = sized.msg
 	}
 	m, ok := v.(proto.Message)
 	if !ok {
@@ -76,6 +76,9 @@ func (dynamicCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	}
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
+	if sized != nil {
+		sized.decoded(buf.ReadOnlyData())
+	}
 	return unmarshalOpts.Unmarshal(buf.ReadOnlyData(), m)
 }
 

@@ -8,6 +8,7 @@
 package invoke
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,19 @@ type Handler interface {
 	// OnReceiveTrailers is called last, with the call's final status (OK
 	// included) and the trailers.
 	OnReceiveTrailers(st *status.Status, md metadata.MD)
+}
+
+// A WireKeeper is a Handler that may want the wire form of responses as
+// well as the decoded messages: one whose types may turn out not to be the
+// server's, say, which then decodes the bytes again. Before each response
+// is received the engine asks WantWire, from whichever goroutine receives
+// it; when that said true, OnReceiveWire is called with a copy of the
+// response's wire form, the handler's to keep, just before
+// OnReceiveResponse with the same message.
+type WireKeeper interface {
+	Handler
+	WantWire() bool
+	OnReceiveWire(wire []byte)
 }
 
 // ErrTooManyRequests is returned when a unary or server-streaming call's
@@ -147,14 +161,33 @@ func (c *call) unary(ctx context.Context) error {
 	resp := dynamicpb.NewMessage(c.method.Output())
 	var header, trailer metadata.MD
 	opts := append(c.opts[:len(c.opts):len(c.opts)], grpc.Header(&header), grpc.Trailer(&trailer))
-	err = c.cc.Invoke(ctx, c.path, req, resp, opts...)
+	into := c.into(resp)
+	err = c.cc.Invoke(ctx, c.path, req, into, opts...)
 	if header != nil {
 		c.h.OnReceiveHeaders(header)
 	}
 	if err == nil {
-		c.h.OnReceiveResponse(resp)
+		c.deliver(resp, into.wire)
 	}
 	return c.finish(err, trailer)
+}
+
+// into returns what the codecs decode msg into: msg, measured, and with
+// its wire form kept when the handler wants it.
+func (c *call) into(msg *dynamicpb.Message) *sizedMessage {
+	into := &sizedMessage{msg: msg}
+	if wk, ok := c.h.(WireKeeper); ok && wk.WantWire() {
+		into.keepWire = true
+	}
+	return into
+}
+
+// deliver hands a response to the handler, with its wire form, when kept.
+func (c *call) deliver(msg proto.Message, wire []byte) {
+	if wire != nil {
+		c.h.(WireKeeper).OnReceiveWire(wire)
+	}
+	c.h.OnReceiveResponse(msg)
 }
 
 // okStatus is every successful call's status; a Status is not modified
@@ -209,13 +242,14 @@ func (c *call) receiveAll(stream grpc.ClientStream) error {
 // receiveOne reads the single response of a client-streaming call.
 func (c *call) receiveOne(stream grpc.ClientStream) error {
 	resp := dynamicpb.NewMessage(c.method.Output())
-	err := stream.RecvMsg(resp)
+	into := c.into(resp)
+	err := stream.RecvMsg(into)
 	c.reportHeaders(stream)
 	if err != nil && err != io.EOF {
 		return c.finish(err, stream.Trailer())
 	}
 	if err == nil {
-		c.h.OnReceiveResponse(resp)
+		c.deliver(resp, into.wire)
 	}
 	return c.finish(nil, stream.Trailer())
 }
@@ -230,7 +264,8 @@ func (c *call) reportHeaders(stream grpc.ClientStream) {
 // supplier on the parsing one.
 type received struct {
 	msg  *dynamicpb.Message
-	size int // bytes on the wire (a request's: 0 if not measured)
+	size int    // bytes on the wire (a request's: 0 if not measured)
+	wire []byte // a response's wire form, when the handler wants it
 	err  error
 }
 
@@ -261,11 +296,25 @@ const (
 	sizeEvery = 64
 )
 
-// A sizedMessage is what a stream's receiver decodes into: the codecs fill
-// msg and note the size of its wire form in size.
+// A sizedMessage is what a response is decoded into: the codecs fill msg
+// and note the size of its wire form in size, and keep a copy of that form
+// in wire when keepWire is set.
 type sizedMessage struct {
-	msg  *dynamicpb.Message
-	size int
+	msg      *dynamicpb.Message
+	size     int
+	keepWire bool
+	wire     []byte
+}
+
+// decoded records, for a codec, the wire form m was decoded from.
+func (m *sizedMessage) decoded(wire []byte) {
+	m.size = len(wire)
+	if m.keepWire {
+		m.wire = bytes.Clone(wire)
+		if m.wire == nil {
+			m.wire = []byte{}
+		}
+	}
 }
 
 // ProtoReflect makes a sizedMessage a proto.Message, so that every codec
@@ -307,12 +356,12 @@ func (c *call) receivePipelined(stream grpc.ClientStream) error {
 				// storage being empty already.
 				clearFields(msg)
 			}
-			into = sizedMessage{msg: msg}
+			into = *c.into(msg)
 			err := stream.RecvMsg(&into)
 			if into.size >= largeMessage {
 				budget.take(into.size)
 			}
-			results <- received{msg, into.size, err}
+			results <- received{msg, into.size, into.wire, err}
 			if err != nil {
 				return
 			}
@@ -331,7 +380,7 @@ func (c *call) receivePipelined(stream grpc.ClientStream) error {
 		if r.err != nil {
 			return c.finish(r.err, stream.Trailer())
 		}
-		c.h.OnReceiveResponse(r.msg)
+		c.deliver(r.msg, r.wire)
 		if r.size >= largeMessage {
 			clearFields(r.msg)
 			budget.release(r.size)

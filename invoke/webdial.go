@@ -332,7 +332,7 @@ func (webCodec) MarshalAppend(b []byte, v any) ([]byte, error) {
 
 func (webCodec) Unmarshal(data []byte, v any) error {
 	if m, ok := v.(*sizedMessage); ok {
-		m.size = len(data)
+		m.decoded(data)
 		v = m.msg
 	}
 	m, err := asMessage(v)
