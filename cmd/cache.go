@@ -275,10 +275,9 @@ func (h *validatingHandler) OnReceiveResponse(msg proto.Message) {
 	wire := h.wire
 	h.wire = nil
 	if h.v.outputChanged {
-		// Decode the server's bytes again, with its type. A response
-		// received before the engine was asked for its wire form (none
-		// is: it asks before the first) is encoded again from the
-		// message, which keeps all but what the old type truncated.
+		// Decode the server's bytes again, with its type. Without them
+		// (a codec that did not keep them), encode the message again,
+		// which keeps all but what the old type truncated.
 		var err error
 		if wire == nil {
 			wire, err = proto.MarshalOptions{AllowPartial: true}.Marshal(msg)
@@ -301,10 +300,9 @@ func (h *validatingHandler) OnReceiveTrailers(st *status.Status, md metadata.MD)
 // not parse), so that a refreshed entry is stored before grpcx exits. It
 // warns on warn when the check could not be made, since the call then used
 // the cached descriptors unchecked (a failed call's own error says more).
-// When the request type changed, it
-// returns an error for a call that succeeded, the request having gone out
-// in the old encoding, and adds a note to a failed call's error, for which
-// that may be the reason.
+// When the request type changed, it returns an error for a call that
+// succeeded, the request having gone out in the old encoding, and notes
+// the change on warn for one that failed, as it may be the reason.
 func (h *validatingHandler) settle(callErr error, warn io.Writer) error {
 	h.wait()
 	if h.v.err != nil && callErr == nil {
