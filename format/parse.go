@@ -66,9 +66,10 @@ type JSONParser struct {
 	err   error // a syntax error ends the input: the decoder cannot resync
 }
 
-// NewJSONParser returns a parser reading r.
+// NewJSONParser returns a parser reading r. A UTF-8 byte order mark at the
+// start of r is skipped.
 func NewJSONParser(r io.Reader, opts ParseOptions) *JSONParser {
-	in := &lineTracker{r: r}
+	in := &lineTracker{r: &bomSkipper{r: r}}
 	dec := json.NewDecoder(in)
 	return &JSONParser{
 		in:  in,
@@ -130,11 +131,12 @@ func (p *JSONParser) syntaxError(err error) error {
 	return &InputError{Index: p.count, Message: fmt.Sprintf("read input: %v", err)}
 }
 
-// protojsonPos matches the prefix of protojson's errors, whose separator is
-// deliberately unstable (a space or a no-break space).
+// protojsonPos matches the prefix of protojson's errors ("proto:", then
+// "syntax error" for a value of the wrong JSON kind, then the position),
+// whose separator is deliberately unstable (a space or a no-break space).
 // It is compiled on first use, by a bad request, not at every start-up.
 var protojsonPos = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^proto:[\s\x{00a0}]*(?:\(line (\d+):(\d+)\):[\s\x{00a0}]*)?`)
+	return regexp.MustCompile(`^proto:[\s\x{00a0}]*(?:syntax error[\s\x{00a0}]*)?(?:\(line (\d+):(\d+)\):[\s\x{00a0}]*)?`)
 })
 
 func (p *JSONParser) valueError(err error, msg proto.Message, line, col int) error {
@@ -155,7 +157,49 @@ func (p *JSONParser) valueError(err error, msg proto.Message, line, col int) err
 	typeName := msg.ProtoReflect().Descriptor().FullName()
 	e.UnknownField = strings.HasPrefix(text, "unknown field")
 	e.Message = fmt.Sprintf("%s (message type %s)", text, typeName)
+	if bytes.HasPrefix(p.raw, []byte("[")) {
+		e.Message += "; a request is a JSON object: give several one after another, not in a JSON array"
+	}
 	return e
+}
+
+// bomSkipper reads r without the UTF-8 byte order mark some editors write
+// at the start of a file.
+type bomSkipper struct {
+	r       io.Reader
+	checked bool
+	held    []byte // the start of r, read while looking for the mark
+}
+
+var byteOrderMark = []byte("\ufeff")
+
+func (b *bomSkipper) Read(p []byte) (int, error) {
+	if !b.checked {
+		// Read until the mark is either there or ruled out; a short read
+		// must not be taken for the end of the mark.
+		var buf [3]byte
+		n := 0
+		for n < len(buf) && bytes.HasPrefix(byteOrderMark, buf[:n]) {
+			m, err := b.r.Read(buf[n:])
+			n += m
+			if err != nil {
+				if n == 0 {
+					return 0, err
+				}
+				break
+			}
+		}
+		b.checked = true
+		if !bytes.Equal(buf[:n], byteOrderMark) {
+			b.held = append([]byte(nil), buf[:n]...)
+		}
+	}
+	if len(b.held) > 0 {
+		n := copy(p, b.held)
+		b.held = b.held[n:]
+		return n, nil
+	}
+	return b.r.Read(p)
 }
 
 // lineTracker remembers where the newlines are in the part of the input

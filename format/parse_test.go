@@ -191,6 +191,24 @@ func TestJSONParserErrors(t *testing.T) {
 			contains: []string{"enum field color", "PURPLE", "grpcx.test.v1.AllTypes"},
 		},
 		{
+			name:    "a string for a list, on the value's third line",
+			message: "AllTypes", input: "{}\n\n{\n  \"fInt32\": 1,\n  \"tags\": \"x\"\n}",
+			index: 2, line: 5, column: 11,
+			contains: []string{`unexpected token "x"`, "grpcx.test.v1.AllTypes"},
+		},
+		{
+			name:    "invalid UTF-8",
+			message: "EchoRequest", input: "{}\n{\"message\":\"\xff\"}",
+			index: 2, line: 2, column: 12,
+			contains: []string{"invalid UTF-8"},
+		},
+		{
+			name:    "requests in an array",
+			message: "EchoRequest", input: `[{"message": "a"}, {"message": "b"}]`,
+			index: 1, line: 1, column: 1,
+			contains: []string{"one after another, not in a JSON array"},
+		},
+		{
 			name:    "bad duration",
 			message: "StreamRequest", input: `{"count": 1, "interval": "soon"}`,
 			index: 1, line: 1, column: 26,
@@ -222,6 +240,21 @@ func TestJSONParserErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestJSONParserSkipsByteOrderMark: editors on some systems start a file
+// with a UTF-8 byte order mark, which is no JSON value.
+func TestJSONParserSkipsByteOrderMark(t *testing.T) {
+	t.Parallel()
+	p := format.NewJSONParser(strings.NewReader("\ufeff{\"message\": \"a\"}\n{\"message\": \"b\", \"x\": 1}"), format.ParseOptions{})
+	msg := newMessage(t, "EchoRequest")
+	if err := p.Next(msg); err != nil {
+		t.Fatalf("first value after a byte order mark: %v", err)
+	}
+	err := p.Next(newMessage(t, "EchoRequest"))
+	if ie := inputError(t, err); ie.Line != 2 || ie.Column != 18 {
+		t.Errorf("error at line %d, column %d, want line 2, column 18: %v", ie.Line, ie.Column, err)
 	}
 }
 
