@@ -237,7 +237,7 @@ func (o *CallOptions) printer(method protoreflect.MethodDescriptor, types format
 		return nil, usagef(err)
 	}
 	if o.Output == envelope {
-		return format.NewEnvelopePrinter(o.IO.Out, invoke.MethodPath(method), formatter, types, o.ShowSecrets), nil
+		return format.NewEnvelopePrinter(o.IO.Out, o.IO.ErrOut, invoke.MethodPath(method), formatter, types, o.ShowSecrets), nil
 	}
 	// Verbose narration goes to stderr as events happen; keep stdout in
 	// step with it by flushing each message at once.

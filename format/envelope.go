@@ -23,6 +23,7 @@ import (
 // and a reader sees progress; it is valid JSON once the call has ended.
 type EnvelopePrinter struct {
 	out         *bufio.Writer
+	warn        io.Writer
 	f           *Formatter
 	res         Resolver
 	method      string
@@ -36,13 +37,16 @@ type EnvelopePrinter struct {
 	buf      []byte
 	indented bytes.Buffer
 	err      error
+	// unknownReported is whether a response with unknown fields was
+	// reported (see appendWarning).
+	unknownReported bool
 }
 
 // NewEnvelopePrinter returns a printer for a call of method (its HTTP/2 path)
-// writing to out. f renders the responses and must produce JSON; res
-// decodes status details.
-func NewEnvelopePrinter(out io.Writer, method string, f *Formatter, res Resolver, showSecrets bool) *EnvelopePrinter {
-	return &EnvelopePrinter{out: bufio.NewWriter(out), f: f, res: res, method: method, showSecrets: showSecrets}
+// writing to out, and warnings (as [NewCallPrinter] does) to warn. f
+// renders the responses and must produce JSON; res decodes status details.
+func NewEnvelopePrinter(out, warn io.Writer, method string, f *Formatter, res Resolver, showSecrets bool) *EnvelopePrinter {
+	return &EnvelopePrinter{out: bufio.NewWriter(out), warn: warn, f: f, res: res, method: method, showSecrets: showSecrets}
 }
 
 // OnSendHeaders opens the document.
@@ -71,7 +75,11 @@ func (p *EnvelopePrinter) OnReceiveResponse(msg proto.Message) {
 	p.count++
 	var err error
 	p.buf, err = p.f.Append(p.buf[:0], msg)
-	if err != nil && p.err == nil {
+	if warning, ok := appendWarning(err, p.count, &p.unknownReported); ok {
+		// Flushed first, so that the warning follows what came before.
+		p.out.Flush()
+		io.WriteString(p.warn, warning)
+	} else if err != nil && p.err == nil {
 		p.err = fmt.Errorf("format response %d: %w", p.count, err)
 	}
 	p.indented.Reset()

@@ -2,12 +2,18 @@ package format
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 )
 
@@ -115,7 +121,79 @@ func (f *Formatter) Append(dst []byte, m proto.Message) ([]byte, error) {
 		out = dropExtraSpace(out, ':')
 	}
 	dst = append(dst, out...)
-	return append(dst, '\n'), nil
+	dst = append(dst, '\n')
+	// JSON has no form for fields the message's type does not define
+	// (text format shows them): say they were left out.
+	if nums := unknownFields(m.ProtoReflect(), nil); len(nums) > 0 {
+		return dst, &UnknownFieldsError{Numbers: nums}
+	}
+	return dst, nil
+}
+
+// maxUnknownReported is how many unknown field numbers an
+// [UnknownFieldsError] lists at most.
+const maxUnknownReported = 5
+
+// unknownFields appends to nums the numbers of the fields that m and the
+// messages in it carry but their types do not define, up to
+// maxUnknownReported. A message with no message fields costs one look at
+// its unknown bytes and its field kinds.
+func unknownFields(m protoreflect.Message, nums []protowire.Number) []protowire.Number {
+	for b := m.GetUnknown(); len(b) > 0 && len(nums) < maxUnknownReported; {
+		num, _, n := protowire.ConsumeField(b)
+		if n < 0 {
+			break
+		}
+		if !slices.Contains(nums, num) {
+			nums = append(nums, num)
+		}
+		b = b[n:]
+	}
+	if len(nums) >= maxUnknownReported || !holdsMessages(m.Descriptor()) {
+		return nums
+	}
+	return nestedUnknownFields(m, nums)
+}
+
+// nestedUnknownFields is unknownFields for the messages in m, apart so that
+// a message without any does not pay for the closure.
+func nestedUnknownFields(m protoreflect.Message, nums []protowire.Number) []protowire.Number {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsMap():
+			if isMessage(fd.MapValue()) {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					nums = unknownFields(mv.Message(), nums)
+					return len(nums) < maxUnknownReported
+				})
+			}
+		case fd.IsList():
+			if isMessage(fd) {
+				l := v.List()
+				for i := 0; i < l.Len() && len(nums) < maxUnknownReported; i++ {
+					nums = unknownFields(l.Get(i).Message(), nums)
+				}
+			}
+		case isMessage(fd):
+			nums = unknownFields(v.Message(), nums)
+		}
+		return len(nums) < maxUnknownReported
+	})
+	return nums
+}
+
+func holdsMessages(md protoreflect.MessageDescriptor) bool {
+	fields := md.Fields()
+	for i := range fields.Len() {
+		if f := fields.Get(i); isMessage(f) {
+			return true
+		}
+	}
+	return md.ExtensionRanges().Len() > 0
+}
+
+func isMessage(fd protoreflect.FieldDescriptor) bool {
+	return fd.Kind() == protoreflect.MessageKind || fd.Kind() == protoreflect.GroupKind
 }
 
 func jsonIndent(o Output) string {
@@ -173,12 +251,55 @@ func dropExtraSpace(b []byte, sep byte) []byte {
 }
 
 // FallbackError is returned by [Formatter.Append] when a message could not be
-// rendered as JSON (an Any of a type the resolver does not know) and was
-// appended in protobuf text format instead.
+// rendered as JSON (an Any of a type the resolver does not know, a
+// Timestamp out of range) and was appended in protobuf text format instead.
 type FallbackError struct{ Err error }
 
 func (e *FallbackError) Error() string {
-	return fmt.Sprintf("printed in text format because JSON failed: %v", e.Err)
+	msg := fmt.Sprintf("printed in text format because JSON failed: %v", e.Err)
+	if strings.Contains(e.Err.Error(), "unable to resolve") {
+		msg += "; give the missing type's .proto with --proto"
+	}
+	return msg
 }
 
 func (e *FallbackError) Unwrap() error { return e.Err }
+
+// UnknownFieldsError is returned by [Formatter.Append] when a message, or
+// one inside it, holds fields its type does not define, which JSON cannot
+// show: the message was appended without them.
+type UnknownFieldsError struct {
+	Numbers []protowire.Number // the first few such fields' numbers
+}
+
+func (e *UnknownFieldsError) Error() string {
+	nums := make([]string, len(e.Numbers))
+	for i, n := range e.Numbers {
+		nums[i] = strconv.Itoa(int(n))
+	}
+	return fmt.Sprintf("holds fields its schema does not define (numbers %s), which JSON output leaves out: the schema grpcx used may be older than the server's (-o text shows them)", strings.Join(nums, ", "))
+}
+
+// appendWarning returns what to warn of when [Formatter.Append] returned
+// err, which still appended the message, with ok false for an err that is
+// a failure (or nil). Unknown fields are reported for the first response
+// that has them only: a stream from a newer schema would have them in
+// every one.
+func appendWarning(err error, response int, unknownReported *bool) (warning string, ok bool) {
+	if err == nil {
+		return "", false // before errors.As, whose targets escape
+	}
+	var fallback *FallbackError
+	var unknown *UnknownFieldsError
+	switch {
+	case errors.As(err, &fallback):
+		return fmt.Sprintf("grpcx: warning: response %d %v\n", response, err), true
+	case errors.As(err, &unknown):
+		if *unknownReported {
+			return "", true
+		}
+		*unknownReported = true
+		return fmt.Sprintf("grpcx: warning: response %d %v; later responses are not checked\n", response, err), true
+	}
+	return "", false
+}

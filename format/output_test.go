@@ -1,11 +1,13 @@
 package format_test
 
 import (
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -220,6 +222,72 @@ func TestFormatterAnyWithResolver(t *testing.T) {
 	// Without the resolver the type is unknown, which proves it was used.
 	if out, err := newFormatter(t, format.Options{Output: format.JSON}).Append(nil, msg); err == nil {
 		t.Errorf("formatting an Any of an unknown type succeeded:\n%s", out)
+	}
+}
+
+// TestFormatterUnknownFields: JSON cannot show fields a message's type does
+// not define, so Append says which it left out, wherever they are in the
+// message; text format shows them.
+func TestFormatterUnknownFields(t *testing.T) {
+	t.Parallel()
+	unknown := protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 42)
+	for _, tc := range []struct {
+		name string
+		set  func(m *dynamicpb.Message)
+	}{
+		{"top level", func(m *dynamicpb.Message) { m.SetUnknown(unknown) }},
+		{"in a nested message", func(m *dynamicpb.Message) {
+			m.Get(m.Descriptor().Fields().ByName("nested")).Message().SetUnknown(unknown)
+		}},
+		{"in a list's message", func(m *dynamicpb.Message) {
+			m.Get(m.Descriptor().Fields().ByName("items")).List().Get(1).Message().SetUnknown(unknown)
+		}},
+		{"in a map's message", func(m *dynamicpb.Message) {
+			m.Get(m.Descriptor().Fields().ByName("by_id")).Map().Get(protoreflect.ValueOfInt32(7).MapKey()).Message().SetUnknown(unknown)
+		}},
+	} {
+		msg := dynamicOf(t, &testpb.AllTypes{
+			FString: "kept",
+			Nested:  &testpb.AllTypes_Nested{Name: "n"},
+			Items:   []*testpb.AllTypes_Nested{{Name: "a"}, {Name: "b"}},
+			ById:    map[int32]*testpb.AllTypes_Nested{7: {Name: "seven"}},
+		})
+		tc.set(msg)
+		out, err := newFormatter(t, format.Options{Output: format.JSONL}).Append(nil, msg)
+		var ue *format.UnknownFieldsError
+		if !errors.As(err, &ue) || len(ue.Numbers) != 1 || ue.Numbers[0] != 99 {
+			t.Errorf("%s: Append error %v, want an UnknownFieldsError for field 99", tc.name, err)
+		}
+		if !strings.Contains(string(out), `"fString":"kept"`) {
+			t.Errorf("%s: the known fields were not printed: %s", tc.name, out)
+		}
+		if text := appendString(t, newFormatter(t, format.Options{Output: format.Text}), msg); !regexp.MustCompile(`99:\s+42`).MatchString(text) {
+			t.Errorf("%s: text output does not show the unknown field:\n%s", tc.name, text)
+		}
+	}
+	clean := dynamicOf(t, &testpb.AllTypes{FString: "x", Nested: &testpb.AllTypes_Nested{Name: "n"}})
+	if _, err := newFormatter(t, format.Options{Output: format.JSON}).Append(nil, clean); err != nil {
+		t.Errorf("Append of a message without unknown fields: %v", err)
+	}
+}
+
+// TestCallPrinterReportsUnknownFieldsOnce: a stream from a newer schema has
+// unknown fields in every response; one warning says so.
+func TestCallPrinterReportsUnknownFieldsOnce(t *testing.T) {
+	t.Parallel()
+	var out, warn strings.Builder
+	p := format.NewCallPrinter(&out, &warn, newFormatter(t, format.Options{Output: format.JSONL}), 0)
+	for range 3 {
+		msg := dynamicOf(t, &testpb.EchoResponse{Message: "m"})
+		msg.SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 9, protowire.VarintType), 1))
+		p.OnReceiveResponse(msg)
+	}
+	p.OnReceiveTrailers(nil, nil)
+	if p.Err() != nil || strings.Count(out.String(), `"message":"m"`) != 3 {
+		t.Errorf("printed %q, error %v; want three responses", out.String(), p.Err())
+	}
+	if strings.Count(warn.String(), "warning") != 1 || !strings.Contains(warn.String(), "response 1 holds fields its schema does not define (numbers 9)") {
+		t.Errorf("warnings:\n%s\nwant one, about response 1's field 9", warn.String())
 	}
 }
 

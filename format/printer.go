@@ -1,7 +1,6 @@
 package format
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -16,19 +15,23 @@ import (
 // final status and trailers for the caller, which decides how to report a
 // failure once the call has returned.
 type CallPrinter struct {
-	out     *delayedWriter
-	warn    io.Writer
-	f       *Formatter
-	buf     []byte
-	err     error
-	Status  *status.Status // the call's final status, once it has ended
-	Header  metadata.MD    // the response headers, if any arrived
-	Trailer metadata.MD    // the response trailers, once the call has ended
-	Count   int            // how many responses arrived
+	out  *delayedWriter
+	warn io.Writer
+	f    *Formatter
+	buf  []byte
+	err  error
+	// unknownReported is whether a response with unknown fields was
+	// reported (see appendWarning).
+	unknownReported bool
+	Status          *status.Status // the call's final status, once it has ended
+	Header          metadata.MD    // the response headers, if any arrived
+	Trailer         metadata.MD    // the response trailers, once the call has ended
+	Count           int            // how many responses arrived
 }
 
 // NewCallPrinter returns a printer writing responses to out with f, and
-// warnings (a response that had to be printed in text format) to warn. Each
+// warnings (a response that had to be printed in text format, or whose
+// unknown fields JSON left out) to warn. Each
 // response reaches out within flushDelay of its arrival (see
 // [DefaultFlushDelay]); zero flushes each one before the next is handled.
 func NewCallPrinter(out, warn io.Writer, f *Formatter, flushDelay time.Duration) *CallPrinter {
@@ -51,9 +54,8 @@ func (p *CallPrinter) OnReceiveResponse(msg proto.Message) {
 	}
 	var err error
 	p.buf, err = p.f.Append(p.buf[:0], msg)
-	var fallback *FallbackError
-	if errors.As(err, &fallback) {
-		fmt.Fprintf(p.warn, "grpcx: warning: response %d %v; give the missing type's .proto with --proto\n", p.Count, err)
+	if warning, ok := appendWarning(err, p.Count, &p.unknownReported); ok {
+		io.WriteString(p.warn, warning)
 	} else if err != nil {
 		p.err = fmt.Errorf("format response %d: %w", p.Count, err)
 		return
