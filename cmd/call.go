@@ -173,18 +173,22 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 		handler = validating
 	}
 	err = invoke.Invoke(ctx, s.cc, method, s.rpcHeaders, parser.Next, handler, opts.Conn.callOptions(opts.Compress)...)
+	var stale error
+	if validating != nil {
+		stale = validating.settle(err, opts.IO.ErrOut)
+	}
+	if env, ok := printer.(*format.EnvelopePrinter); ok {
+		cause := stale
+		if _, isStatus := status.FromError(err); err != nil && !isStatus {
+			cause = err
+		}
+		env.Close(cause)
+	}
 	if perr := printer.Err(); perr != nil && err == nil {
 		return perr
 	}
-	if validating != nil {
-		if serr := validating.settle(err, opts.IO.ErrOut); serr != nil {
-			return serr
-		}
-	}
-	if env, ok := printer.(*format.EnvelopePrinter); ok && err != nil {
-		if _, isStatus := status.FromError(err); !isStatus {
-			env.Close(err)
-		}
+	if stale != nil {
+		return stale
 	}
 	cerr := opts.callError(maxTimeError(ctx, err), types)
 	opts.Conn.explainNotGRPC(ctx, err, invoke.MethodPath(method), s.rpcHeaders, opts.IO.ErrOut, opts.ShowSecrets)

@@ -32,6 +32,7 @@ type EnvelopePrinter struct {
 	start    time.Time
 	started  bool
 	headers  bool
+	status   bool // the trailers and status are written
 	count    int
 	finished bool
 	buf      []byte
@@ -92,24 +93,33 @@ func (p *EnvelopePrinter) OnReceiveResponse(msg proto.Message) {
 	p.out.Flush()
 }
 
-// OnReceiveTrailers closes the document with the trailers, the status and
-// the elapsed time.
+// OnReceiveTrailers adds the trailers and the status; [EnvelopePrinter.Close]
+// ends the document.
 func (p *EnvelopePrinter) OnReceiveTrailers(st *status.Status, md metadata.MD) {
 	p.closeResponses()
 	fmt.Fprintf(p.out, ",\n  \"trailers\": %s", p.metadataJSON(md))
 	stJSON := strings.ReplaceAll(string(StatusJSON(st, p.res)), "\n", "\n  ")
 	fmt.Fprintf(p.out, ",\n  \"status\": %s", stJSON)
-	p.finish("")
+	p.status = true
+	p.out.Flush()
 }
 
-// Close ends a document that the call left open because it failed before
-// reaching the server's status (bad input, say), recording why.
+// Close ends the document once the call is over, with the elapsed time
+// and, when cause is not nil, an "error" saying what ended the call other
+// than the server's status: bad input before the call (which has no
+// status), or in the middle of a stream (whose status is then Canceled).
 func (p *EnvelopePrinter) Close(cause error) {
 	if !p.started || p.finished {
 		return
 	}
-	p.closeResponses()
-	p.finish(cause.Error())
+	if !p.status {
+		p.closeResponses()
+	}
+	var text string
+	if cause != nil {
+		text = cause.Error()
+	}
+	p.finish(text)
 }
 
 func (p *EnvelopePrinter) closeResponses() {
