@@ -45,15 +45,32 @@ func ParseHeaders(lines []string, expand bool) (metadata.MD, error) {
 	return md, nil
 }
 
+// expandEnv replaces ${NAME} in s with the environment variable NAME. A $
+// not followed by a brace is kept (os.Expand would take "$5" or "$x" in a
+// token for a variable too).
 func expandEnv(s string) (string, error) {
 	var missing []string
-	out := os.Expand(s, func(name string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(s[i+2:], '}')
+		if j < 0 {
+			break
+		}
+		name := s[i+2 : i+2+j]
 		v, ok := os.LookupEnv(name)
 		if !ok {
 			missing = append(missing, name)
 		}
-		return v
-	})
+		b.WriteString(s[:i])
+		b.WriteString(v)
+		s = s[i+2+j+1:]
+	}
+	b.WriteString(s)
+	out := b.String()
 	if len(missing) > 0 {
 		return "", fmt.Errorf("environment variable %s is not set", strings.Join(missing, ", "))
 	}
