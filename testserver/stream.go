@@ -4,14 +4,23 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpcx/grpcx/testserver/testpb"
 )
+
+// ClientStream, answering, sets this trailer to how many requests it got.
+const RequestCountTrailer = "x-request-count"
+
+// AbortMessage, as the message of a ClientStream request, makes the server
+// end the call with ABORTED at once, before the client half-closes.
+const AbortMessage = "abort"
 
 // ServerStream implements TestService.ServerStream. When fail_after is
 // positive and count reaches it, the stream ends with ABORTED right after
@@ -81,17 +90,24 @@ func wait(ctx context.Context, timer *time.Timer, d time.Duration) error {
 }
 
 // ClientStream implements TestService.ClientStream. Only the first 1000
-// messages are repeated back, so memory stays bounded
-// however long the client streams; count and sum cover every message.
+// messages are repeated back, so memory stays bounded however long the
+// client streams; count and sum cover every message, and so does the
+// RequestCountTrailer. A request whose message is AbortMessage ends the
+// call with ABORTED.
 func (s *Service) ClientStream(stream grpc.ClientStreamingServer[testpb.EchoRequest, testpb.ClientStreamResponse]) error {
 	resp := &testpb.ClientStreamResponse{}
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
+			stream.SetTrailer(metadata.Pairs(RequestCountTrailer, strconv.Itoa(int(resp.Count))))
 			return stream.SendAndClose(resp)
 		}
 		if err != nil {
 			return err
+		}
+		if req.GetMessage() == AbortMessage {
+			// Ends the call at once, whatever the client still sends.
+			return status.Errorf(codes.Aborted, "aborted after %d requests", resp.Count)
 		}
 		resp.Count++
 		resp.Sum += int64(req.GetNumber())

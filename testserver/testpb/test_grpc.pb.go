@@ -50,7 +50,9 @@ type TestServiceClient interface {
 	Unary(ctx context.Context, in *EchoRequest, opts ...grpc.CallOption) (*EchoResponse, error)
 	// ServerStream sends count messages, waiting interval between them.
 	ServerStream(ctx context.Context, in *StreamRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EchoResponse], error)
-	// ClientStream answers once, after the client half-closes, with what it got.
+	// ClientStream answers once, after the client half-closes, with what it got
+	// (and the trailer x-request-count); a request with the message "abort"
+	// ends the call with ABORTED at once.
 	ClientStream(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[EchoRequest, ClientStreamResponse], error)
 	// Bidi answers each message as soon as it arrives.
 	Bidi(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[EchoRequest, EchoResponse], error)
@@ -235,7 +237,9 @@ type TestServiceServer interface {
 	Unary(context.Context, *EchoRequest) (*EchoResponse, error)
 	// ServerStream sends count messages, waiting interval between them.
 	ServerStream(*StreamRequest, grpc.ServerStreamingServer[EchoResponse]) error
-	// ClientStream answers once, after the client half-closes, with what it got.
+	// ClientStream answers once, after the client half-closes, with what it got
+	// (and the trailer x-request-count); a request with the message "abort"
+	// ends the call with ABORTED at once.
 	ClientStream(grpc.ClientStreamingServer[EchoRequest, ClientStreamResponse]) error
 	// Bidi answers each message as soon as it arrives.
 	Bidi(grpc.BidiStreamingServer[EchoRequest, EchoResponse]) error
