@@ -31,10 +31,10 @@ import (
 // RequestSupplier fills msg with the next request message. It returns io.EOF
 // when there are no more, leaving msg as it was; any other error aborts the
 // call. msg is reused between calls: the supplier must fill it completely
-// each time. For client and bidi streams it runs on a goroutine of its own,
-// which may still be inside it, or call it once more, after [Invoke] has
-// returned (when the server ended the call early): a supplier must not share
-// state with a later call.
+// each time. It runs on a goroutine of its own, which may still be inside
+// it, or call it once more, after [Invoke] has returned (when the server
+// ended the call early, or the call's context ended while the supplier
+// waited for input): a supplier must not share state with a later call.
 type RequestSupplier func(msg proto.Message) error
 
 // Handler receives the events of one call, in order. All its methods are
@@ -118,10 +118,8 @@ func Invoke(ctx context.Context, cc grpc.ClientConnInterface, method protoreflec
 		return c.unary(ctx)
 	case ServerStreaming:
 		return c.serverStream(ctx)
-	case ClientStreaming:
-		return c.clientStream(ctx)
 	default:
-		return c.bidi(ctx)
+		return c.requestStream(ctx)
 	}
 }
 
@@ -135,8 +133,29 @@ type call struct {
 }
 
 // single reads the one request of a unary or server-streaming call. No
-// input at all means an empty request.
-func (c *call) single() (proto.Message, error) {
+// input at all means an empty request. The input is read on a goroutine of
+// its own, so that the call's end (a deadline, Ctrl-C) ends the wait for it:
+// reading standard input cannot be interrupted, and a read left behind has
+// its result dropped. Such an end is reported to the handler as the call's.
+func (c *call) single(ctx context.Context) (proto.Message, error) {
+	type read struct {
+		req proto.Message
+		err error
+	}
+	done := make(chan read, 1)
+	go func() {
+		req, err := c.readSingle()
+		done <- read{req, err}
+	}()
+	select {
+	case r := <-done:
+		return r.req, r.err
+	case <-ctx.Done():
+		return nil, c.finish(status.FromContextError(ctx.Err()).Err(), nil)
+	}
+}
+
+func (c *call) readSingle() (proto.Message, error) {
 	req := dynamicpb.NewMessage(c.method.Input())
 	if err := c.next(req); err != nil && err != io.EOF {
 		return nil, err
@@ -154,7 +173,7 @@ func (c *call) single() (proto.Message, error) {
 }
 
 func (c *call) unary(ctx context.Context) error {
-	req, err := c.single()
+	req, err := c.single(ctx)
 	if err != nil {
 		return err
 	}
@@ -213,7 +232,7 @@ func (c *call) newStream(ctx context.Context) (grpc.ClientStream, error) {
 }
 
 func (c *call) serverStream(ctx context.Context) error {
-	req, err := c.single()
+	req, err := c.single(ctx)
 	if err != nil {
 		return err
 	}
@@ -438,22 +457,6 @@ func (b *budget) release(n int) {
 	}
 }
 
-func (c *call) clientStream(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stream, err := c.newStream(ctx)
-	if err != nil {
-		return c.finish(err, nil)
-	}
-	if err := c.sendAll(stream); err != nil {
-		// Cancel, and let the handler see the call end, as in a bidi call.
-		cancel()
-		c.receiveAll(stream)
-		return fmt.Errorf("%w (the call was cancelled)", err)
-	}
-	return c.receiveAll(stream)
-}
-
 // sendAll sends each request as soon as the supplier returns it, then
 // half-closes. It returns only the supplier's errors: a send that fails
 // because the server ended the call leaves the status to the receiving side.
@@ -525,7 +528,8 @@ func (c *call) sendAll(stream grpc.ClientStream) error {
 	return nil
 }
 
-func (c *call) bidi(ctx context.Context) error {
+// requestStream makes a client-streaming or bidi call.
+func (c *call) requestStream(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.newStream(ctx)
@@ -537,10 +541,12 @@ func (c *call) bidi(ctx context.Context) error {
 		sendErr error
 	)
 	// The sender runs on its own goroutine so that responses are handled
-	// while the input is still being read. It never calls the handler. If the
-	// server ends the call while the sender waits for input, the sender is
-	// left behind: the input cannot be interrupted, and its later values
-	// have nowhere to go.
+	// while the input is still being read, and so that the call's end (the
+	// server's status, even before the input ends, a deadline, Ctrl-C)
+	// ends the call while the input is idle. It never calls the handler. If
+	// the call ends while the sender waits for input, the sender is left
+	// behind: the input cannot be interrupted, and its later values have
+	// nowhere to go.
 	go func() {
 		if err := c.sendAll(stream); err != nil {
 			mu.Lock()

@@ -588,3 +588,48 @@ func TestDialStarted(t *testing.T) {
 		t.Errorf("call started before the connection was ready: %v", err)
 	}
 }
+
+// idleAfter supplies reqs, then waits for input that never comes, as a
+// terminal or a quiet pipe does.
+func idleAfter(reqs ...proto.Message) invoke.RequestSupplier {
+	next := requests(reqs...)
+	return func(msg proto.Message) error {
+		if len(reqs) == 0 {
+			select {} // standard input that stays open and quiet
+		}
+		reqs = reqs[1:]
+		return next(msg)
+	}
+}
+
+// TestCallEndsWhileInputIdle: the server ending a client stream, or the
+// call's deadline, ends the call although the input has not ended.
+func TestCallEndsWhileInputIdle(t *testing.T) {
+	cc := conn(t)
+	for _, tt := range []struct {
+		name    string
+		method  protoreflect.Name
+		reqs    []proto.Message
+		timeout time.Duration
+		code    codes.Code
+	}{
+		{"server ends a client stream", "ClientStream", []proto.Message{&testpb.EchoRequest{Message: testserver.AbortMessage}}, 10 * time.Second, codes.Aborted},
+		{"deadline, client stream", "ClientStream", []proto.Message{&testpb.EchoRequest{Number: 1}}, 300 * time.Millisecond, codes.DeadlineExceeded},
+		{"deadline, unary", "Unary", []proto.Message{&testpb.EchoRequest{Number: 1}}, 300 * time.Millisecond, codes.DeadlineExceeded},
+		{"deadline, server stream", "ServerStream", nil, 300 * time.Millisecond, codes.DeadlineExceeded},
+	} {
+		rec := &recorder{}
+		ctx, cancel := context.WithTimeout(t.Context(), tt.timeout)
+		done := make(chan error, 1)
+		go func() { done <- invoke.Invoke(ctx, cc, method(t, tt.method), nil, idleAfter(tt.reqs...), rec) }()
+		select {
+		case err := <-done:
+			if status.Code(err) != tt.code || rec.status.Code() != tt.code {
+				t.Errorf("%s: Invoke = %v, handler saw %v; want %v", tt.name, err, rec.status, tt.code)
+			}
+		case <-time.After(tt.timeout + 5*time.Second):
+			t.Errorf("%s: the call did not end while the input was idle", tt.name)
+		}
+		cancel()
+	}
+}

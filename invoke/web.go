@@ -237,7 +237,7 @@ func (c *WebConn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method s
 	s := parseCallOptions(opts)
 	st := c.startStats(ctx, method, desc.ClientStreams, desc.ServerStreams)
 	client := c.newClient(method, s, nil)
-	ws := &webStream{ctx: ctx, settings: s, stats: st}
+	ws := &webStream{ctx: ctx, settings: s, stats: st, oneResponse: !desc.ServerStreams}
 	var err error
 	switch {
 	case desc.ClientStreams && desc.ServerStreams:
@@ -276,6 +276,9 @@ type webStream struct {
 
 	// startServerStream, for server streams, makes the call with its request.
 	startServerStream func(proto.Message) (connect.StreamingClientConn, error)
+	// oneResponse is set for a client stream: the server sends one
+	// response, then the status.
+	oneResponse bool
 
 	// Owned by the receiving goroutine.
 	received    bool // the first RecvMsg has returned
@@ -345,7 +348,22 @@ func (s *webStream) RecvMsg(m any) error {
 	}
 	if err == nil {
 		s.stats.inPayloadSince(msg, before)
-		return nil
+		if !s.oneResponse {
+			return nil
+		}
+		// As grpc-go does for a call with one response: read on to the
+		// status, so that the trailers are in and a failure after the
+		// response is the call's.
+		if err = s.conn.Receive(msg.ProtoReflect().New().Interface()); err == nil {
+			err = connect.NewError(connect.CodeInternal, errors.New("the server sent more than one response to a client-streaming call"))
+		}
+		if errors.Is(err, io.EOF) {
+			s.trailer = toMetadata(s.conn.ResponseTrailer())
+			s.conn.CloseResponse()
+			s.settings.finish(s.header, s.trailer)
+			s.stats.end(nil)
+			return nil
+		}
 	}
 	s.trailer = toMetadata(s.conn.ResponseTrailer())
 	s.conn.CloseResponse()

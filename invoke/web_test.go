@@ -17,9 +17,11 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/grpcx/grpcx/internal/testutil"
 	"github.com/grpcx/grpcx/invoke"
 	"github.com/grpcx/grpcx/testserver"
 	"github.com/grpcx/grpcx/testserver/testpb"
@@ -349,5 +351,71 @@ func TestEmptyResponsesMidStream(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// wireRecorder is a recorder that wants every response's wire form.
+type wireRecorder struct {
+	recorder
+	wires [][]byte
+}
+
+func (r *wireRecorder) WantWire() bool            { return true }
+func (r *wireRecorder) OnReceiveWire(wire []byte) { r.wires = append(r.wires, wire) }
+
+// TestWireKept: a handler that asks for responses' wire forms gets each
+// one, equal to the message's encoding, whatever the protocol and kind.
+func TestWireKept(t *testing.T) {
+	addr := startWebServer(t)
+	conns := map[string]grpc.ClientConnInterface{"grpc": testutil.Dial(t, addr)}
+	for _, p := range webProtocols {
+		conns[string(p)] = dialWeb(t, addr, p, invoke.DialOptions{})
+	}
+	for name, cc := range conns {
+		for _, tt := range []struct {
+			method    protoreflect.Name
+			requests  []proto.Message
+			responses int
+		}{
+			{"Unary", []proto.Message{&testpb.EchoRequest{Message: "u", Number: 7}}, 1},
+			{"ServerStream", []proto.Message{&testpb.StreamRequest{Count: 2, Message: "s"}}, 2},
+			{"ClientStream", []proto.Message{&testpb.EchoRequest{Message: "c", Number: 2}}, 1},
+		} {
+			rec := &wireRecorder{}
+			if err := invokeWithin(t, 10*time.Second, cc, method(t, tt.method), requests(tt.requests...), rec); err != nil {
+				t.Fatalf("%s %s: %v", name, tt.method, err)
+			}
+			if len(rec.wires) != tt.responses || len(rec.raw) != tt.responses {
+				t.Fatalf("%s %s: %d wire forms for %d responses, want %d", name, tt.method, len(rec.wires), len(rec.raw), tt.responses)
+			}
+			for i, w := range rec.wires {
+				want, _ := proto.MarshalOptions{Deterministic: true}.Marshal(rec.raw[i])
+				got := dynamicpb.NewMessage(rec.raw[i].ProtoReflect().Descriptor())
+				if err := proto.Unmarshal(w, got); err != nil || !proto.Equal(got, rec.raw[i]) {
+					t.Errorf("%s %s: wire form %d decodes to %v (%v), want %x", name, tt.method, i, got, err, want)
+				}
+			}
+		}
+	}
+}
+
+// TestClientStreamTrailersEverywhere: a client stream's trailers come back
+// over every protocol, which over gRPC-web and Connect means reading on
+// past the one response.
+func TestClientStreamTrailersEverywhere(t *testing.T) {
+	addr := startWebServer(t)
+	conns := map[string]grpc.ClientConnInterface{"grpc": testutil.Dial(t, addr)}
+	for _, p := range webProtocols {
+		conns[string(p)] = dialWeb(t, addr, p, invoke.DialOptions{})
+	}
+	for name, cc := range conns {
+		rec := &recorder{}
+		reqs := requests(&testpb.EchoRequest{Number: 1}, &testpb.EchoRequest{Number: 2}, &testpb.EchoRequest{Number: 3})
+		if err := invokeWithin(t, 10*time.Second, cc, method(t, "ClientStream"), reqs, rec); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := rec.trailer.Get(testserver.RequestCountTrailer); len(got) != 1 || got[0] != "3" {
+			t.Errorf("%s: trailer %s = %q, want [3] (trailers %v, events %s)", name, testserver.RequestCountTrailer, got, rec.trailer, rec.eventString())
+		}
 	}
 }

@@ -331,6 +331,9 @@ func (webCodec) MarshalAppend(b []byte, v any) ([]byte, error) {
 }
 
 func (webCodec) Unmarshal(data []byte, v any) error {
+	if p, ok := v.(*proto.Message); ok && p != nil && *p != nil {
+		v = *p // a unary call's response (see WebConn.newClient)
+	}
 	if m, ok := v.(*sizedMessage); ok {
 		m.decoded(data)
 		v = m.msg
