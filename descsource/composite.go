@@ -85,6 +85,9 @@ func (c compositeTypes) FindExtensionByNumber(msg protoreflect.FullName, n proto
 	return first(c, func(r TypeResolver) (protoreflect.ExtensionType, error) { return r.FindExtensionByNumber(msg, n) })
 }
 
+// first returns the first answer of rs, else the first error that says
+// more than that a resolver does not know the name (a failed reflection
+// request, say), else the first error.
 func first[T any](rs []TypeResolver, find func(TypeResolver) (T, error)) (T, error) {
 	var zero T
 	err := error(protoregistry.NotFound)
@@ -93,7 +96,7 @@ func first[T any](rs []TypeResolver, find func(TypeResolver) (T, error)) (T, err
 		if ferr == nil {
 			return v, nil
 		}
-		if err == protoregistry.NotFound {
+		if err == protoregistry.NotFound || (errors.Is(err, protoregistry.NotFound) && !errors.Is(ferr, protoregistry.NotFound)) {
 			err = ferr
 		}
 	}

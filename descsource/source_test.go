@@ -426,6 +426,31 @@ func TestChainTypes(t *testing.T) {
 	}
 }
 
+// failingTypes is a resolver whose every lookup fails for another reason
+// than not knowing the name, as reflection does when the server is gone.
+type failingTypes struct{ descsource.TypeResolver }
+
+var errResolverDown = errors.New("reflection: connection refused")
+
+func (failingTypes) FindMessageByName(protoreflect.FullName) (protoreflect.MessageType, error) {
+	return nil, errResolverDown
+}
+
+// TestChainTypesKeepsTheReason: a name that no resolver gives back is
+// reported with a failure's reason, not with the first resolver's "not
+// found".
+func TestChainTypesKeepsTheReason(t *testing.T) {
+	t.Parallel()
+	chain := descsource.ChainTypes(descsource.WellKnownTypes(), failingTypes{})
+	if _, err := chain.FindMessageByName("some.Type"); !errors.Is(err, errResolverDown) {
+		t.Errorf("FindMessageByName = %v, want the failing resolver's error", err)
+	}
+	chain = descsource.ChainTypes(descsource.WellKnownTypes(), descsource.WellKnownTypes())
+	if _, err := chain.FindMessageByName("some.Type"); !errors.Is(err, protoregistry.NotFound) {
+		t.Errorf("FindMessageByName = %v, want NotFound", err)
+	}
+}
+
 // TestFromProtoFilesNameStartingWithDots checks that a directory whose name
 // merely starts with ".." (like "..v1") counts as inside the import path:
 // only ".." itself leads out of it.
