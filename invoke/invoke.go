@@ -108,6 +108,7 @@ func Invoke(ctx context.Context, cc grpc.ClientConnInterface, method protoreflec
 	md metadata.MD, next RequestSupplier, h Handler, opts ...grpc.CallOption) error {
 	opts = append([]grpc.CallOption{grpc.ForceCodecV2(dynamicCodec{}), schemaCallOption{method: method}}, opts...)
 	c := &call{cc: cc, method: method, path: MethodPath(method), next: next, h: h, opts: opts}
+	c.wire, _ = h.(WireKeeper)
 	if md == nil {
 		md = metadata.MD{}
 	}
@@ -129,6 +130,7 @@ type call struct {
 	path   string
 	next   RequestSupplier
 	h      Handler
+	wire   WireKeeper // h, when it is one
 	opts   []grpc.CallOption
 }
 
@@ -181,7 +183,7 @@ func (c *call) unary(ctx context.Context) error {
 	var header, trailer metadata.MD
 	opts := append(c.opts[:len(c.opts):len(c.opts)], grpc.Header(&header), grpc.Trailer(&trailer))
 	into := c.into(resp)
-	err = c.cc.Invoke(ctx, c.path, req, into, opts...)
+	err = c.cc.Invoke(ctx, c.path, req, &into, opts...)
 	if header != nil {
 		c.h.OnReceiveHeaders(header)
 	}
@@ -193,18 +195,14 @@ func (c *call) unary(ctx context.Context) error {
 
 // into returns what the codecs decode msg into: msg, measured, and with
 // its wire form kept when the handler wants it.
-func (c *call) into(msg *dynamicpb.Message) *sizedMessage {
-	into := &sizedMessage{msg: msg}
-	if wk, ok := c.h.(WireKeeper); ok && wk.WantWire() {
-		into.keepWire = true
-	}
-	return into
+func (c *call) into(msg *dynamicpb.Message) sizedMessage {
+	return sizedMessage{msg: msg, keepWire: c.wire != nil && c.wire.WantWire()}
 }
 
 // deliver hands a response to the handler, with its wire form, when kept.
 func (c *call) deliver(msg proto.Message, wire []byte) {
 	if wire != nil {
-		c.h.(WireKeeper).OnReceiveWire(wire)
+		c.wire.OnReceiveWire(wire)
 	}
 	c.h.OnReceiveResponse(msg)
 }
@@ -262,7 +260,7 @@ func (c *call) receiveAll(stream grpc.ClientStream) error {
 func (c *call) receiveOne(stream grpc.ClientStream) error {
 	resp := dynamicpb.NewMessage(c.method.Output())
 	into := c.into(resp)
-	err := stream.RecvMsg(into)
+	err := stream.RecvMsg(&into)
 	c.reportHeaders(stream)
 	if err != nil && err != io.EOF {
 		return c.finish(err, stream.Trailer())
@@ -375,7 +373,7 @@ func (c *call) receivePipelined(stream grpc.ClientStream) error {
 				// storage being empty already.
 				clearFields(msg)
 			}
-			into = *c.into(msg)
+			into = c.into(msg)
 			err := stream.RecvMsg(&into)
 			if into.size >= largeMessage {
 				budget.take(into.size)
