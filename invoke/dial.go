@@ -73,15 +73,17 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 func Dial(ctx context.Context, target string, o DialOptions) (*grpc.ClientConn, error) {
 	rec := &lastError{plaintext: o.Plaintext}
 	creds := insecure.NewCredentials()
+	var serverName string
 	if !o.Plaintext {
 		cfg := o.TLS
 		if cfg == nil {
 			cfg = &tls.Config{}
 		}
+		serverName = cfg.ServerName
 		creds = credentials.NewTLS(cfg)
 	}
 	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(recordingCreds{creds, rec}),
+		grpc.WithTransportCredentials(recordingCreds{creds, rec, serverName}),
 		grpc.WithContextDialer(rec.dial),
 	}
 	if o.Authority != "" {
@@ -235,13 +237,31 @@ func withHint(err error, plaintext bool) error {
 
 var noDeadline time.Time
 
-// recordingCreds wraps transport credentials to remember handshake errors.
+// recordingCreds wraps transport credentials to remember handshake errors,
+// and to keep the TLS server name and the authority apart.
 type recordingCreds struct {
 	credentials.TransportCredentials
 	rec *lastError
+	// serverName, when set, is the name the handshake sends and verifies
+	// (--servername), whatever the connection's authority (--authority):
+	// grpc-go takes a TLS configuration's name for the authority, refuses
+	// an authority that differs from it, and hands the handshake the
+	// authority.
+	serverName string
+}
+
+func (c recordingCreds) Info() credentials.ProtocolInfo {
+	info := c.TransportCredentials.Info()
+	if c.serverName != "" {
+		info.ServerName = "" // the authority is the target's, or --authority
+	}
+	return info
 }
 
 func (c recordingCreds) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	if c.serverName != "" {
+		authority = c.serverName
+	}
 	out, info, err := c.TransportCredentials.ClientHandshake(ctx, authority, conn)
 	if err != nil {
 		if !errors.Is(c.rec.get(), errTLSServer) {
@@ -256,7 +276,7 @@ func (c recordingCreds) ClientHandshake(ctx context.Context, authority string, c
 }
 
 func (c recordingCreds) Clone() credentials.TransportCredentials {
-	return recordingCreds{c.TransportCredentials.Clone(), c.rec}
+	return recordingCreds{c.TransportCredentials.Clone(), c.rec, c.serverName}
 }
 
 // tlsWatchedConn records read errors on an established TLS connection while
