@@ -105,7 +105,7 @@ func Dial(ctx context.Context, target string, o DialOptions) (*grpc.ClientConn, 
 	}
 	if o.ConnectTimeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.ConnectTimeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, o.ConnectTimeout, &connectTimeoutError{o.ConnectTimeout})
 		defer cancel()
 	}
 	if o.Started != nil {
@@ -128,6 +128,14 @@ func clientTarget(target string) string {
 	return "passthrough:///" + target
 }
 
+// connectTimeoutError ends a wait for a connection that took longer than
+// [DialOptions.ConnectTimeout].
+type connectTimeoutError struct{ after time.Duration }
+
+func (e *connectTimeoutError) Error() string {
+	return fmt.Sprintf("no connection within the connect timeout (%v; --connect-timeout sets it)", e.after)
+}
+
 func waitReady(ctx context.Context, cc *grpc.ClientConn, rec *lastError) error {
 	cc.Connect()
 	for {
@@ -145,10 +153,17 @@ func waitReady(ctx context.Context, cc *grpc.ClientConn, rec *lastError) error {
 			return errors.New("connection failed")
 		}
 		if !cc.WaitForStateChange(ctx, state) {
-			if err := rec.get(); err != nil {
-				return fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
+			// The connect timeout is not a deadline of the call's: it
+			// says nothing connected, not that something took too long.
+			var end error = ctx.Err()
+			var cte *connectTimeoutError
+			if errors.As(context.Cause(ctx), &cte) {
+				end = cte
 			}
-			return fmt.Errorf("timed out waiting for the connection: %w", ctx.Err())
+			if err := rec.get(); err != nil {
+				return fmt.Errorf("%w (last attempt: %w)", end, err)
+			}
+			return fmt.Errorf("timed out waiting for the connection: %w", end)
 		}
 	}
 }
