@@ -16,6 +16,11 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/grpcx/grpcx/descsource"
+	"github.com/grpcx/grpcx/internal/testutil"
+	"github.com/grpcx/grpcx/testserver"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func TestSplitMethodName(t *testing.T) {
@@ -441,5 +446,26 @@ func TestCachePrunes(t *testing.T) {
 		if exists := err == nil; exists == gone {
 			t.Errorf("%s: exists %v after a write, want %v", name, exists, !gone)
 		}
+	}
+}
+
+// TestFetchFileBytesV1StreamUnavailable: a server whose v1 reflection
+// stream ends as Unavailable (some do, for a service they do not know, as
+// grpcurl issue 434 has it) is asked over v1alpha, as the reflection
+// client does.
+func TestFetchFileBytesV1StreamUnavailable(t *testing.T) {
+	t.Parallel()
+	s := grpc.NewServer(testserver.ServerOptions(testserver.Options{})...)
+	testserver.Register(s, testserver.NewService(), testserver.Options{OnlyV1Alpha: true})
+	s.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "grpc.reflection.v1.ServerReflection",
+		HandlerType: (*any)(nil),
+		Streams: []grpc.StreamDesc{{StreamName: "ServerReflectionInfo", ServerStreams: true, ClientStreams: true,
+			Handler: func(any, grpc.ServerStream) error { return status.Error(codes.Unavailable, "stream closed") }}},
+	}, struct{}{})
+	cc := testutil.Dial(t, testutil.Serve(t, "127.0.0.1:0", s))
+	raw, err := descsource.FetchFileBytes(t.Context(), cc, "grpcx.test.v1.TestService")
+	if err != nil || len(raw) == 0 {
+		t.Fatalf("FetchFileBytes = %d files, %v; want the service's files over v1alpha", len(raw), err)
 	}
 }

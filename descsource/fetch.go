@@ -27,7 +27,10 @@ func FetchFileBytes(ctx context.Context, cc grpc.ClientConnInterface, symbol pro
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the reflection stream
 	raw, err := fetchV1(ctx, cc, symbol)
-	if status.Code(err) == codes.Unimplemented {
+	// As the reflection client does: some servers end the stream of a
+	// service they do not know with no status at all, which reads as
+	// Unavailable (grpcurl issue 434).
+	if c := status.Code(err); c == codes.Unimplemented || (c == codes.Unavailable && ctx.Err() == nil) {
 		raw, err = fetchV1Alpha(ctx, cc, symbol)
 	}
 	if err != nil {
