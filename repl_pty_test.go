@@ -180,3 +180,38 @@ func TestREPLInTerminal(t *testing.T) {
 		t.Errorf("history file does not hold the session with the token masked:\n%s", history)
 	}
 }
+
+// TestREPLCtrlDDuringCall: Ctrl-D pressed while a call prints (the
+// terminal is not in the line editor's hands then) ends the session once
+// the call is over, and grpcx exits rather than waiting on a read of the
+// terminal that nothing can interrupt.
+func TestREPLCtrlDDuringCall(t *testing.T) {
+	grpcx, err := exec.LookPath("grpcx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := testserver.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go testserver.Serve(ctx, lis, testserver.Options{})
+	cmd := exec.Command(grpcx, "repl", "--plaintext", "-o", "jsonl", lis.Addr().String())
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "TERM=xterm")
+	term := startTerminal(t, cmd)
+	term.expect(`> `)
+	term.typeText(`call grpcx.test.v1.TestService/ServerStream {"count": 4, "interval": "0.3s", "message": "tick"}` + "\r")
+	term.expect(`"message":"tick"`)
+	term.typeText("\x04")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("repl exited with %v; the terminal shows:\n%s", err, term.screen())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("repl did not exit after Ctrl-D during a call; the terminal shows:\n%s", term.screen())
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/chzyer/readline"
 )
@@ -77,4 +78,21 @@ func (r *terminalReader) Output() (io.Writer, io.Writer) { return r.rl.Stdout(),
 // saveHistory appends a line to the history file, as given (already masked).
 func (r *terminalReader) saveHistory(line string) { _ = r.rl.SaveHistory(line) }
 
-func (r *terminalReader) Close() error { return r.rl.Close() }
+// Close restores the terminal and stops the line editor, waiting at most
+// closeWait for its reader: after a Ctrl-D typed while a call printed (the
+// terminal in normal mode), the session ends but that reader has gone on
+// to another read of the terminal, which nothing can interrupt, and which
+// would keep grpcx from exiting.
+func (r *terminalReader) Close() error {
+	done := make(chan error, 1)
+	go func() { done <- r.rl.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(closeWait):
+		return nil
+	}
+}
+
+// closeWait is how long Close waits for the line editor to stop.
+const closeWait = 200 * time.Millisecond
