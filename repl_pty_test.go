@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -213,5 +214,50 @@ func TestREPLCtrlDDuringCall(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("repl did not exit after Ctrl-D during a call; the terminal shows:\n%s", term.screen())
+	}
+}
+
+// TestREPLCtrlCWhileConnecting: Ctrl-C outside a call (here, waiting for a
+// server that accepts but never speaks) cancels the command, not the
+// session.
+func TestREPLCtrlCWhileConnecting(t *testing.T) {
+	grpcx, err := exec.LookPath("grpcx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			conn, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+		}
+	}()
+	cmd := exec.Command(grpcx, "repl", "--plaintext")
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "TERM=xterm")
+	term := startTerminal(t, cmd)
+	term.expect(`> `)
+	term.typeText("connect " + silent.Addr().String() + "\r")
+	time.Sleep(300 * time.Millisecond) // connecting
+	term.typeText("\x03")
+	term.expect(`> `)
+	term.typeText("help\r")
+	term.expect(`connect TARGET`)
+	term.typeText("exit\r")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("repl exited with %v; the terminal shows:\n%s", err, term.screen())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("repl did not exit; the terminal shows:\n%s", term.screen())
 	}
 }

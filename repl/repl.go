@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"time"
@@ -140,6 +142,32 @@ func Run(ctx context.Context, cfg Config) error {
 	return s.loop(ctx)
 }
 
+// executeInterruptibly runs a command line, which Ctrl-C cancels: grpcx
+// leaves Ctrl-C to the REPL, and outside the line editor (connecting, a
+// slow reflection answer, a call) it arrives as a signal, which would
+// otherwise end grpcx. It says whether Ctrl-C was pressed.
+func (s *Session) executeInterruptibly(ctx context.Context, line string) (interrupted bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt)
+	defer signal.Stop(sig)
+	fired := make(chan bool, 1)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sig:
+			cancel()
+			fired <- true
+		case <-done:
+			fired <- false
+		}
+	}()
+	err = s.execute(ctx, line)
+	close(done)
+	return <-fired, err
+}
+
 func (s *Session) loop(ctx context.Context) error {
 	for {
 		line, err := s.lines.read(ctx, s.prompt())
@@ -157,7 +185,7 @@ func (s *Session) loop(ctx context.Context) error {
 			continue
 		}
 		s.remember(line)
-		err = s.execute(ctx, line)
+		interrupted, err := s.executeInterruptibly(ctx, line)
 		if errors.Is(err, errExit) {
 			break
 		}
@@ -169,6 +197,10 @@ func (s *Session) loop(ctx context.Context) error {
 		}
 		if ctx.Err() != nil {
 			break
+		}
+		if interrupted && !s.cfg.Interactive {
+			s.failed = true
+			break // Ctrl-C stops a script, not just its current command
 		}
 	}
 	if s.failed && !s.cfg.Interactive {
