@@ -146,9 +146,12 @@ func Run(ctx context.Context, cfg Config) error {
 // leaves Ctrl-C to the REPL, and outside the line editor (connecting, a
 // slow reflection answer, a call) it arrives as a signal, which would
 // otherwise end grpcx. It says whether Ctrl-C was pressed.
+//
+// The command's context is cancelled by Ctrl-C only, not when the command
+// returns: what a command sets up for the session (the connection and the
+// reflection source of connect, say) lives on in that context.
 func (s *Session) executeInterruptibly(ctx context.Context, line string) (interrupted bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt)
 	defer signal.Stop(sig)
