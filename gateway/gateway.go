@@ -25,6 +25,7 @@ import (
 
 	"connectrpc.com/vanguard"
 	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
@@ -222,9 +223,13 @@ func defaultRules(all []protoreflect.ServiceDescriptor, exposed map[string]bool)
 			methods = append(methods, sd.Methods().Get(i))
 		}
 	}
+	annotated := annotatedPosts(methods)
 	for _, m := range methods {
 		switch {
 		case m.IsStreamingClient() || m.IsStreamingServer():
+		case annotated[methodPath(m)]:
+			// The method's own google.api.http rule (or another's) takes
+			// the path already: a second route there is refused.
 		case prefixesAnother(m, methods):
 			left = append(left, m)
 		default:
@@ -236,6 +241,27 @@ func defaultRules(all []protoreflect.ServiceDescriptor, exposed map[string]bool)
 		}
 	}
 	return rules, left
+}
+
+// annotatedPosts returns the paths that the methods' google.api.http rules,
+// with their additional bindings, bind to POST.
+func annotatedPosts(methods []protoreflect.MethodDescriptor) map[string]bool {
+	posts := map[string]bool{}
+	var add func(rule *annotations.HttpRule)
+	add = func(rule *annotations.HttpRule) {
+		if p := rule.GetPost(); p != "" {
+			posts[p] = true
+		}
+		for _, b := range rule.GetAdditionalBindings() {
+			add(b)
+		}
+	}
+	for _, m := range methods {
+		if rule, ok := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule); ok && rule != nil {
+			add(rule)
+		}
+	}
+	return posts
 }
 
 // methodPath returns /pkg.Service/Method.

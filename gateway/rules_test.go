@@ -3,7 +3,9 @@ package gateway
 import (
 	"testing"
 
+	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -55,6 +57,37 @@ func TestDefaultRules(t *testing.T) {
 	}
 	if !r.connectJSON["/items.v1.Items/Get"] || r.connectJSON["/items.v1.Items/GetAll"] {
 		t.Errorf("connectJSON %v", r.connectJSON)
+	}
+}
+
+// TestDefaultRulesLeaveAnnotatedPaths: a method annotated with its own gRPC
+// path (post: "/pkg.Service/Method", a grpc-gateway habit) keeps its rule,
+// and gets no default one on the same path, which the transcoder would
+// refuse.
+func TestDefaultRulesLeaveAnnotatedPaths(t *testing.T) {
+	s := func(v string) *string { return &v }
+	opts := &descriptorpb.MethodOptions{}
+	proto.SetExtension(opts, annotations.E_Http, &annotations.HttpRule{Pattern: &annotations.HttpRule_Post{Post: "/items.v1.Items/Get"}, Body: "*"})
+	fdp := &descriptorpb.FileDescriptorProto{
+		Name: s("annotated.proto"), Package: s("items.v1"), Syntax: s("proto3"),
+		Dependency:  []string{"google/api/annotations.proto"},
+		MessageType: []*descriptorpb.DescriptorProto{{Name: s("Item")}},
+		Service: []*descriptorpb.ServiceDescriptorProto{{
+			Name:   s("Items"),
+			Method: []*descriptorpb.MethodDescriptorProto{{Name: s("Get"), InputType: s(".items.v1.Item"), OutputType: s(".items.v1.Item"), Options: opts}},
+		}},
+	}
+	fd, err := protodesc.NewFile(fdp, protoregistry.GlobalFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd := fd.Services().Get(0)
+	if rules, _ := defaultRules([]protoreflect.ServiceDescriptor{sd}, map[string]bool{"items.v1.Items": true}); len(rules) != 0 {
+		t.Errorf("default rules %v for a method whose own rule takes the path", rules)
+	}
+	g := &Gateway{log: &requestLogger{}}
+	if _, err := g.build(&Schema{Services: []protoreflect.ServiceDescriptor{sd}, Types: protoregistry.GlobalTypes}); err != nil {
+		t.Errorf("build: %v", err)
 	}
 }
 
