@@ -118,7 +118,7 @@ func runGateway(ctx context.Context, opts *GatewayOptions) error {
 	defer transport.CloseIdleConnections()
 	gopts := gateway.Options{
 		Backend: backend, Transport: transport, Header: httpHeader(rpcMD), Discover: discover,
-		Services: opts.Services, CORSOrigins: opts.CORSOrigins,
+		Services: opts.Services, CORSOrigins: opts.CORSOrigins, MaxMessageBytes: opts.Conn.MaxMsgSize,
 	}
 	if !opts.Quiet {
 		gopts.Log = opts.IO.ErrOut

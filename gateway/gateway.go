@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"sort"
@@ -73,6 +74,10 @@ type Options struct {
 	// Log receives one line per request: method, protocol, status and
 	// latency. Nil logs nothing.
 	Log io.Writer
+	// MaxMessageBytes is the largest message the gateway buffers while it
+	// transcodes one (REST, gRPC-web and Connect requests and responses);
+	// zero means 4 MiB, grpc-go's default receive limit.
+	MaxMessageBytes int
 }
 
 // Gateway is an http.Handler serving a backend's services to every
@@ -179,7 +184,7 @@ func (g *Gateway) build(schema *Schema) (*routes, error) {
 			vanguard.WithTypeResolver(types),
 			// vanguard buffers whole messages, decompressed: bound them as
 			// gRPC does, so one request cannot take gigabytes.
-			vanguard.WithMaxMessageBufferBytes(maxMessageBytes),
+			vanguard.WithMaxMessageBufferBytes(g.maxMessageBytes()),
 		))
 	}
 	sort.Strings(r.names)
@@ -364,6 +369,13 @@ func (g *Gateway) Server(tlsConfig *tls.Config) *http.Server {
 	return srv
 }
 
-// maxMessageBytes is the largest message the gateway buffers: grpc-go's
-// default receive limit.
-const maxMessageBytes = 4 << 20
+// defaultMaxMessageBytes is the largest message the gateway buffers unless
+// told otherwise: grpc-go's default receive limit.
+const defaultMaxMessageBytes = 4 << 20
+
+func (g *Gateway) maxMessageBytes() uint32 {
+	if n := g.opts.MaxMessageBytes; n > 0 {
+		return uint32(min(n, math.MaxUint32))
+	}
+	return defaultMaxMessageBytes
+}

@@ -467,3 +467,23 @@ func TestLog(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestMaxMessageBytes: the gateway buffers each message it transcodes, up
+// to 4 MiB unless told more.
+func TestMaxMessageBytes(t *testing.T) {
+	backend := startBackend(t)
+	const call, body = "/grpcx.test.v1.TestService/Payload", `{"size": 5000000}`
+	small, _ := startGateway(t, backend, gateway.Options{})
+	resp, err := http.Post(small+call, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 200 {
+		t.Errorf("a 5 MB response through the default limit: status %d", resp.StatusCode)
+	}
+	large, _ := startGateway(t, backend, gateway.Options{MaxMessageBytes: 8 << 20})
+	if r := do(t, "POST", large+call, body); r.status != 200 || len(r.body) < 5000000 {
+		t.Errorf("a 5 MB response through an 8 MiB limit: status %d, %d bytes", r.status, len(r.body))
+	}
+}
