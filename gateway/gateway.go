@@ -309,10 +309,19 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveNative proxies a gRPC request whose service is exposed, or which
 // asks reflection, and refuses the others with UNIMPLEMENTED.
 func (g *Gateway) serveNative(w http.ResponseWriter, r *http.Request, routes *routes) {
-	service, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	if len(g.opts.Services) > 0 && !routes.exposed[service] && !isReflection(service) {
-		writeGRPCError(w, 12, fmt.Sprintf("service %s is not exposed by this gateway", service))
-		return
+	service, method, _ := strings.Cut(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
+	if len(g.opts.Services) > 0 {
+		// Only /Service/Method: a server takes the service from before
+		// the last slash, and a proxy between may resolve dot segments,
+		// so a longer path could reach a service the check did not see.
+		if method == "" || strings.ContainsAny(method, "/%") || strings.Contains(service, "%") {
+			writeGRPCError(w, 12, fmt.Sprintf("malformed method path %q: want /package.Service/Method", r.URL.EscapedPath()))
+			return
+		}
+		if !routes.exposed[service] && !isReflection(service) {
+			writeGRPCError(w, 12, fmt.Sprintf("service %s is not exposed by this gateway", service))
+			return
+		}
 	}
 	g.backendHandler().ServeHTTP(w, r)
 }

@@ -255,6 +255,12 @@ func TestNativeGRPCPassesThrough(t *testing.T) {
 	if resp := do(t, "GET", url+"/v1/echo/x", ""); resp.status != 404 {
 		t.Errorf("REST of a service not exposed: %d", resp.status)
 	}
+	// A path that starts with an exposed service but goes on to another
+	// (which a proxy resolving dot segments would reach) is refused.
+	err = cc.Invoke(ctx, "/grpcx.test.v1.AuthService/../grpcx.test.v1.TestService/Unary", &testpb.EchoRequest{}, &testpb.EchoResponse{})
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "malformed method path") {
+		t.Errorf("a path past an exposed service: %v", err)
+	}
 }
 
 func TestWebProtocolsThroughGateway(t *testing.T) {
