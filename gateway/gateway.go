@@ -12,6 +12,7 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -332,7 +333,7 @@ func (g *Gateway) backendHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		note := noteFrom(r.Context())
 		if note != nil {
-			note.method = strings.TrimPrefix(r.URL.Path, "/")
+			note.method = strings.TrimPrefix(r.URL.EscapedPath(), "/")
 		}
 		g.proxy.ServeHTTP(w, r)
 		if note != nil {
@@ -355,12 +356,8 @@ func isNativeGRPC(r *http.Request) bool {
 func notFound(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusNotFound)
-	fmt.Fprintf(w, `{"code":5,"message":"no method of this gateway answers %s %s"}`+"\n", r.Method, jsonEscape(r.URL.Path))
-}
-
-func jsonEscape(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`)
-	return r.Replace(s)
+	msg, _ := json.Marshal(fmt.Sprintf("no method of this gateway answers %s %s", r.Method, r.URL.Path))
+	fmt.Fprintf(w, `{"code":5,"message":%s}`+"\n", msg)
 }
 
 // Server returns an HTTP server for g. Without tlsConfig it accepts

@@ -35,7 +35,7 @@ func noteFrom(ctx context.Context) *requestNote {
 func (l *requestLogger) start(w http.ResponseWriter, r *http.Request) (*responseRecorder, *http.Request) {
 	note := &requestNote{}
 	rec := &responseRecorder{ResponseWriter: w, logger: l, note: note, start: time.Now(),
-		protocol: protocolOf(r), httpMethod: r.Method, path: r.URL.Path}
+		protocol: protocolOf(r), httpMethod: r.Method, path: r.URL.EscapedPath()}
 	return rec, r.WithContext(context.WithValue(r.Context(), noteKey{}, note))
 }
 
@@ -95,6 +95,8 @@ func (rec *responseRecorder) finish() {
 		status = http.StatusOK
 	}
 	var b strings.Builder
+	// The path as sent, escaped: a decoded one could hold a newline, and
+	// so forge a line of the log (net/http refuses such methods itself).
 	fmt.Fprintf(&b, "%s %s %s %s", rec.start.Format("15:04:05.000"), rec.protocol, rec.httpMethod, rec.path)
 	if rec.note.method != "" && "/"+rec.note.method != rec.path {
 		fmt.Fprintf(&b, " -> %s", rec.note.method)
