@@ -15,11 +15,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc/codes"
 	"io"
 	"math"
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -177,7 +179,7 @@ func (g *Gateway) build(schema *Schema) (*routes, error) {
 		}
 		r.exposed[name] = true
 		r.names = append(r.names, name)
-		services = append(services, vanguard.NewServiceWithSchema(sd, g.backendHandler(),
+		services = append(services, vanguard.NewServiceWithSchema(sd, g.transcodedHandler(),
 			vanguard.WithTargetProtocols(vanguard.ProtocolGRPC),
 			vanguard.WithTargetCodecs(vanguard.CodecProto),
 			// Not every gRPC server has gzip: vanguard decompresses.
@@ -340,6 +342,48 @@ func (g *Gateway) backendHandler() http.Handler {
 			note.grpcStatus = grpcStatusOf(w.Header())
 		}
 	})
+}
+
+// transcodedHandler is backendHandler for the transcoder, which indexes a
+// table of the codes gRPC defines with the backend's status: one beyond
+// them (a server's own, say 17) would panic it, so it gets UNKNOWN, as a
+// gRPC client reads a code it does not know. Native gRPC passes through as
+// it is.
+func (g *Gateway) transcodedHandler() http.Handler {
+	backend := g.backendHandler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		backend.ServeHTTP(knownCodes{w}, r)
+		clampStatus(w.Header()) // the trailers, set once the body is done
+	})
+}
+
+// knownCodes writes a response with clampStatus applied to its headers
+// (a trailers-only response carries its status there).
+type knownCodes struct{ http.ResponseWriter }
+
+func (k knownCodes) WriteHeader(code int) {
+	clampStatus(k.Header())
+	k.ResponseWriter.WriteHeader(code)
+}
+
+func (k knownCodes) Write(b []byte) (int, error) {
+	clampStatus(k.Header())
+	return k.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController flush the writer.
+func (k knownCodes) Unwrap() http.ResponseWriter { return k.ResponseWriter }
+
+// clampStatus turns a grpc-status beyond the codes gRPC defines into
+// UNKNOWN, in the headers and in the trailers.
+func clampStatus(h http.Header) {
+	for _, key := range []string{"Grpc-Status", http.TrailerPrefix + "Grpc-Status"} {
+		if v := h.Get(key); v != "" {
+			if n, err := strconv.Atoi(v); err != nil || n < 0 || n > int(codes.Unauthenticated) {
+				h.Set(key, strconv.Itoa(int(codes.Unknown)))
+			}
+		}
+	}
 }
 
 func isReflection(service string) bool {

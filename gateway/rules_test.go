@@ -3,7 +3,12 @@ package gateway
 import (
 	"testing"
 
+	"context"
+	"github.com/grpcx/grpcx/invoke"
 	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -11,6 +16,11 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/known/anypb"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 )
 
 // itemService is a service whose Get method's name starts GetAll's.
@@ -110,5 +120,48 @@ func TestLenientTypes(t *testing.T) {
 	}
 	if mt, err := types.FindMessageByURL("type.googleapis.com/google.protobuf.Empty"); err != nil || mt.Descriptor().FullName() != "google.protobuf.Empty" {
 		t.Errorf("known type: %v %v", mt, err)
+	}
+}
+
+// TestStatusBeyondKnownCodes: a backend's status code beyond those gRPC
+// defines reaches a REST client as UNKNOWN (HTTP 500), rather than
+// panicking the transcoder.
+func TestStatusBeyondKnownCodes(t *testing.T) {
+	sd := itemService(t)
+	s := grpc.NewServer()
+	s.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "items.v1.Items",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{MethodName: "GetAll", Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			return nil, status.Error(codes.Code(17), "a code of the server's own")
+		}}},
+	}, struct{}{})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(lis)
+	defer s.Stop()
+	tr, base, err := invoke.HTTP2Transport(lis.Addr().String(), invoke.DialOptions{Plaintext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.CloseIdleConnections()
+	g, err := New(t.Context(), Options{Backend: base, Transport: tr, Discover: func(context.Context) (*Schema, error) {
+		return &Schema{Services: []protoreflect.ServiceDescriptor{sd}, Types: protoregistry.GlobalTypes}, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/items.v1.Items/GetAll", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 500 || !strings.Contains(string(body), `"code":2`) {
+		t.Errorf("status %d, body %s (%v); want 500 with code 2", resp.StatusCode, body, err)
 	}
 }
