@@ -164,5 +164,3 @@ func (s *fileSource) FindSymbol(name protoreflect.FullName) (protoreflect.Descri
 
 func (s *fileSource) Types() TypeResolver { return s.types }
 
-// resolver exposes the files to the reflection client as its fallback.
-func (s *fileSource) resolver() *protoregistry.Files { return s.files }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
 // reflectionSource asks a server's reflection service, v1 or else v1alpha.
@@ -29,8 +30,8 @@ var _ Source = (*reflectionSource)(nil)
 // of fallback are also offered, so that local files complete reflection.
 func FromReflection(ctx context.Context, cc grpc.ClientConnInterface, fallback Source) Source {
 	var opts []grpcreflect.ClientOption
-	if fs, ok := fallback.(*fileSource); ok {
-		opts = append(opts, grpcreflect.WithFallbackResolvers(fs.resolver(), fs.types))
+	if files := filesOf(fallback); len(files) > 0 {
+		opts = append(opts, grpcreflect.WithFallbackResolvers(files, files))
 	}
 	client := grpcreflect.NewClientAuto(ctx, cc, opts...)
 	src := &reflectionSource{client: client, resolver: client.AsResolver()}
@@ -68,4 +69,62 @@ func reflectionError(err error) error {
 		return fmt.Errorf("%w: %w", ErrReflectionNotSupported, err)
 	}
 	return err
+}
+
+// fileChain is the file sources of a fallback, for the reflection client to
+// look up what the server leaves out: the first that has a file or a
+// descriptor gives it.
+type fileChain []*fileSource
+
+// filesOf returns the file sources src is made of: itself, or those of a
+// composite (--proto files with --protoset files); nil if src holds any
+// other kind of source.
+func filesOf(src Source) fileChain {
+	switch s := src.(type) {
+	case *fileSource:
+		return fileChain{s}
+	case *compositeSource:
+		primary, fallback := filesOf(s.primary), filesOf(s.fallback)
+		if primary == nil || fallback == nil {
+			return nil
+		}
+		return append(primary, fallback...)
+	}
+	return nil
+}
+
+func (c fileChain) FindFileByPath(path string) (protoreflect.FileDescriptor, error) {
+	for _, s := range c {
+		if fd, err := s.files.FindFileByPath(path); err == nil {
+			return fd, nil
+		}
+	}
+	return nil, protoregistry.NotFound
+}
+
+func (c fileChain) FindDescriptorByName(name protoreflect.FullName) (protoreflect.Descriptor, error) {
+	for _, s := range c {
+		if d, err := s.files.FindDescriptorByName(name); err == nil {
+			return d, nil
+		}
+	}
+	return nil, protoregistry.NotFound
+}
+
+func (c fileChain) FindExtensionByName(name protoreflect.FullName) (protoreflect.ExtensionType, error) {
+	for _, s := range c {
+		if xt, err := s.types.FindExtensionByName(name); err == nil {
+			return xt, nil
+		}
+	}
+	return nil, protoregistry.NotFound
+}
+
+func (c fileChain) FindExtensionByNumber(msg protoreflect.FullName, n protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
+	for _, s := range c {
+		if xt, err := s.types.FindExtensionByNumber(msg, n); err == nil {
+			return xt, nil
+		}
+	}
+	return nil, protoregistry.NotFound
 }

@@ -18,6 +18,10 @@ import (
 	"github.com/grpcx/grpcx/internal/testutil"
 	"github.com/grpcx/grpcx/testserver"
 	"github.com/grpcx/grpcx/testserver/testpb"
+	"google.golang.org/grpc/reflection"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/types/descriptorpb"
 )
 
 // The test server's descriptor files, relative to this package.
@@ -502,5 +506,52 @@ message M { string s = 1 [features.(pb.cpp).string_type = VIEW]; }
 	}
 	if _, err := descsource.FromProtoFiles(t.Context(), []string{dir}, []string{filepath.Join(dir, "feat.proto")}); err != nil {
 		t.Errorf("a file using a C++ feature: %v", err)
+	}
+}
+
+// TestReflectionFallsBackOnEveryFile: a server whose reflection leaves out
+// a file its service's file imports is completed by local files, whether
+// they are .proto files, protosets or both.
+func TestReflectionFallsBackOnEveryFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	dep := `syntax = "proto3"; package m; message Req { string s = 1; }`
+	if err := os.WriteFile(filepath.Join(dir, "dep.proto"), []byte(dep), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := func(v string) *string { return &v }
+	svc, err := protodesc.FileOptions{AllowUnresolvable: true}.New(&descriptorpb.FileDescriptorProto{
+		Name: s("svc.proto"), Package: s("m"), Syntax: s("proto3"), Dependency: []string{"dep.proto"},
+		Service: []*descriptorpb.ServiceDescriptorProto{{Name: s("S"), Method: []*descriptorpb.MethodDescriptorProto{
+			{Name: s("M"), InputType: s(".m.Req"), OutputType: s(".m.Req")}}}},
+	}, new(protoregistry.Files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := new(protoregistry.Files)
+	if err := files.RegisterFile(svc); err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	srv.RegisterService(&grpc.ServiceDesc{ServiceName: "m.S", HandlerType: (*any)(nil)}, struct{}{})
+	reflectionv1.RegisterServerReflectionServer(srv, reflection.NewServerV1(reflection.ServerOptions{Services: srv, DescriptorResolver: files}))
+	cc := testutil.Dial(t, testutil.Serve(t, "127.0.0.1:0", srv))
+	depFiles, err := descsource.FromProtoFiles(t.Context(), []string{dir}, []string{filepath.Join(dir, "dep.proto")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, fallback := range map[string]descsource.Source{
+		"proto file":              depFiles,
+		"proto file and protoset": descsource.Composite(depFiles, protosets(t)),
+	} {
+		src := descsource.FromReflection(t.Context(), cc, fallback)
+		m, err := descsource.FindMethod(src, "m.S/M")
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if m.Input().IsPlaceholder() || m.Input().Fields().Len() != 1 {
+			t.Errorf("%s: input %v, want m.Req from dep.proto", name, m.Input())
+		}
 	}
 }
