@@ -3,6 +3,7 @@ package descsource
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -133,7 +134,17 @@ func FindService(src Source, name string) (protoreflect.ServiceDescriptor, error
 	if lerr != nil {
 		return nil, err
 	}
+	if slices.Contains(services, protoreflect.FullName(name)) {
+		return nil, incomplete(name, err)
+	}
 	return nil, notFoundf("service %q not found%s", name, suggest(name, services))
+}
+
+// incomplete reports a service the server lists but whose descriptors did
+// not resolve (reflection left out a file its file imports, say): err says
+// what was missing.
+func incomplete(name string, err error) error {
+	return fmt.Errorf("the server lists %s, but not all of its descriptors: %w; give the missing files with --proto or --protoset", name, err)
 }
 
 // FindMethod resolves pkg.Service/Method or pkg.Service.Method, suggesting
@@ -182,6 +193,9 @@ func FindSymbol(src Source, sym string) (protoreflect.Descriptor, error) {
 	services, lerr := src.ListServices()
 	if lerr != nil {
 		return nil, notFoundf("symbol %q not found", name)
+	}
+	if slices.Contains(services, protoreflect.FullName(name)) {
+		return nil, incomplete(name, err)
 	}
 	return nil, notFoundf("symbol %q not found%s", name, suggest(name, services))
 }

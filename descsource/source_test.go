@@ -540,6 +540,12 @@ func TestReflectionFallsBackOnEveryFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Without the files, the error says that something is missing (the
+	// reflection client does not say what), not that there is no m.S.
+	_, err = descsource.FindMethod(descsource.FromReflection(t.Context(), cc, nil), "m.S/M")
+	if err == nil || !strings.Contains(err.Error(), "the server lists m.S, but not all of its descriptors") || !strings.Contains(err.Error(), "--proto") {
+		t.Errorf("without the files: %v", err)
+	}
 	for name, fallback := range map[string]descsource.Source{
 		"proto file":              depFiles,
 		"proto file and protoset": descsource.Composite(depFiles, protosets(t)),
