@@ -79,13 +79,14 @@ func relativeToImportPath(importPaths []string, file string) (string, error) {
 			continue
 		}
 		rel, err := filepath.Rel(absDir, abs)
-		if err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		if err == nil && filepath.IsLocal(rel) {
 			return filepath.ToSlash(rel), nil
 		}
 	}
-	// Not under any import path: it may already be a name relative to one.
+	// Not under any import path: it may already be a name relative to one,
+	// which does not lead out of it.
 	for _, dir := range importPaths {
-		if _, err := os.Stat(filepath.Join(dir, file)); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, file)); err == nil && filepath.IsLocal(file) {
 			return filepath.ToSlash(file), nil
 		}
 	}
@@ -114,7 +115,11 @@ func registerWithDeps(files *protoregistry.Files, fd protoreflect.FileDescriptor
 // by protoc --descriptor_set_out (with --include_imports) or buf build.
 func FromProtosets(paths []string) (Source, error) {
 	set := new(descriptorpb.FileDescriptorSet)
-	seen := map[string]bool{}
+	type first struct {
+		file *descriptorpb.FileDescriptorProto
+		from string
+	}
+	seen := map[string]first{}
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
@@ -125,17 +130,38 @@ func FromProtosets(paths []string) (Source, error) {
 			return nil, fmt.Errorf("load protoset %q: not a serialized FileDescriptorSet: %w", p, err)
 		}
 		for _, f := range one.GetFile() {
-			if !seen[f.GetName()] {
-				seen[f.GetName()] = true
+			prev, dup := seen[f.GetName()]
+			if !dup {
+				seen[f.GetName()] = first{f, p}
 				set.File = append(set.File, f)
+				continue
+			}
+			// The same file in two protosets (their common imports) is
+			// one file; two different files of one name cannot both be.
+			if !sameFile(prev.file, f) {
+				return nil, fmt.Errorf("load protosets: %s holds a file %s, and %s holds another file of that name; a name is one file: leave one of them out", prev.from, f.GetName(), p)
 			}
 		}
 	}
 	files, err := protodesc.NewFiles(set)
 	if err != nil {
-		return nil, fmt.Errorf("load protosets %s: %w (was it written with --include_imports?)", strings.Join(paths, ", "), err)
+		hint := ""
+		if strings.Contains(err.Error(), "could not resolve import") {
+			hint = " (was it written with --include_imports?)"
+		}
+		return nil, fmt.Errorf("load protosets %s: %w%s", strings.Join(paths, ", "), err, hint)
 	}
 	return newFileSource(files), nil
+}
+
+// sameFile reports whether two FileDescriptorProtos describe the same file,
+// whether or not either holds its source's comments and positions.
+func sameFile(a, b *descriptorpb.FileDescriptorProto) bool {
+	if a.SourceCodeInfo != nil || b.SourceCodeInfo != nil {
+		a, b = proto.CloneOf(a), proto.CloneOf(b)
+		a.SourceCodeInfo, b.SourceCodeInfo = nil, nil
+	}
+	return proto.Equal(a, b)
 }
 
 func newFileSource(files *protoregistry.Files) *fileSource {
@@ -163,4 +189,3 @@ func (s *fileSource) FindSymbol(name protoreflect.FullName) (protoreflect.Descri
 }
 
 func (s *fileSource) Types() TypeResolver { return s.types }
-

@@ -20,6 +20,7 @@ import (
 	"github.com/grpcx/grpcx/testserver/testpb"
 	"google.golang.org/grpc/reflection"
 	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/types/descriptorpb"
 )
@@ -308,6 +309,14 @@ func TestFromProtoFilesOutsideImportPaths(t *testing.T) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
 	}
+	// Nor does a relative name that leads out of the import path.
+	work := filepath.Join(dir, "work")
+	if err := os.Mkdir(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := descsource.FromProtoFiles(t.Context(), []string{work}, []string{"../outside.proto"}); err == nil || !strings.Contains(err.Error(), "not under any import path") {
+		t.Errorf("../outside.proto from an import path beside it: %v", err)
+	}
 	// With its directory as an import path the same file loads.
 	src, err := descsource.FromProtoFiles(t.Context(), []string{protoDir, dir}, []string{file})
 	if err != nil {
@@ -399,6 +408,43 @@ func TestFromProtosetsErrors(t *testing.T) {
 				t.Errorf("FromProtosets = %v, want an error mentioning %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestFromProtosetsSameName: two protosets may share files (their common
+// imports), but two different files of one name are an error, not one of
+// them dropped; a name conflict gets no hint about --include_imports.
+func TestFromProtosetsSameName(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, files ...*descriptorpb.FileDescriptorProto) string {
+		b, err := proto.Marshal(&descriptorpb.FileDescriptorSet{File: files})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	s := func(v string) *string { return &v }
+	file := func(name, msg string) *descriptorpb.FileDescriptorProto {
+		return &descriptorpb.FileDescriptorProto{Name: s(name), Package: s("a"), MessageType: []*descriptorpb.DescriptorProto{{Name: s(msg)}}}
+	}
+	one := write("one.protoset", file("a.proto", "One"))
+	again := write("again.protoset", file("a.proto", "One"), file("b.proto", "Two"))
+	other := write("other.protoset", file("a.proto", "Other"))
+	clash := write("clash.protoset", file("c.proto", "One"))
+	if src, err := descsource.FromProtosets([]string{one, again}); err != nil {
+		t.Errorf("protosets sharing a file: %v", err)
+	} else if _, err := src.FindSymbol("a.Two"); err != nil {
+		t.Errorf("a.Two: %v", err)
+	}
+	if _, err := descsource.FromProtosets([]string{one, other}); err == nil || !strings.Contains(err.Error(), "another file of that name") {
+		t.Errorf("two different a.proto: %v", err)
+	}
+	if _, err := descsource.FromProtosets([]string{one, clash}); err == nil || strings.Contains(err.Error(), "--include_imports") {
+		t.Errorf("a name conflict: %v, want an error without the --include_imports hint", err)
 	}
 }
 
