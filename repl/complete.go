@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -98,13 +99,39 @@ func suffixes(partial string, candidates []string) ([][]rune, int) {
 	return out, len([]rune(partial))
 }
 
+// completeWait is the longest Tab waits for the server: the line editor
+// is frozen meanwhile, and a silent server would freeze it for good. A
+// lookup that takes longer goes on, and the descriptor source keeps its
+// answer for the next Tab.
+const completeWait = 2 * time.Second
+
+// within returns what ask returns, or false if it took longer than
+// completeWait. ask must touch nothing but a descriptor source, which is
+// safe for concurrent use: it may still run after the session went on.
+func within[T any](ask func() (T, error)) (T, bool) {
+	done := make(chan T, 1)
+	go func() {
+		if v, err := ask(); err == nil {
+			done <- v
+		}
+		close(done)
+	}()
+	select {
+	case v, ok := <-done:
+		return v, ok
+	case <-time.After(completeWait):
+		var zero T
+		return zero, false
+	}
+}
+
 func (c *completer) services() []string {
 	src, err := c.s.source()
 	if err != nil {
 		return nil
 	}
-	names, err := src.ListServices()
-	if err != nil {
+	names, ok := within(src.ListServices)
+	if !ok {
 		return nil
 	}
 	out := make([]string, len(names))
@@ -160,16 +187,26 @@ func (c *completer) eachService(fn func(protoreflect.ServiceDescriptor)) {
 	if err != nil {
 		return
 	}
-	names, err := src.ListServices()
-	if err != nil {
-		return
-	}
-	for _, n := range names {
-		if d, err := src.FindSymbol(n); err == nil {
-			if svc, ok := d.(protoreflect.ServiceDescriptor); ok {
-				fn(svc)
+	services, ok := within(func() ([]protoreflect.ServiceDescriptor, error) {
+		names, err := src.ListServices()
+		if err != nil {
+			return nil, err
+		}
+		var out []protoreflect.ServiceDescriptor
+		for _, n := range names {
+			if d, err := src.FindSymbol(n); err == nil {
+				if svc, ok := d.(protoreflect.ServiceDescriptor); ok {
+					out = append(out, svc)
+				}
 			}
 		}
+		return out, nil
+	})
+	if !ok {
+		return
+	}
+	for _, svc := range services {
+		fn(svc)
 	}
 }
 

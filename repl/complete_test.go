@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/metadata"
@@ -118,5 +119,35 @@ func TestTemplateParsesBack(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("template lacks %s:\n%s", want, text)
 		}
+	}
+}
+
+// silentSource is a descriptor source whose server never answers.
+type silentSource struct {
+	descsource.Source
+	release chan struct{}
+}
+
+func (s silentSource) ListServices() ([]protoreflect.FullName, error) {
+	<-s.release
+	return nil, nil
+}
+
+// TestCompleteSilentServer: Tab against a server that does not answer
+// gives up after completeWait rather than freezing the line editor.
+func TestCompleteSilentServer(t *testing.T) {
+	s := testSession(t)
+	src := silentSource{Source: s.cfg.Files, release: make(chan struct{})}
+	defer close(src.release)
+	s.cfg.Files = src
+	done := make(chan []string, 1)
+	go func() { done <- complete(s, "use ") }()
+	select {
+	case got := <-done:
+		if len(got) > 1 { // ".." only
+			t.Errorf("candidates %q from a silent server", got)
+		}
+	case <-time.After(completeWait + 5*time.Second):
+		t.Fatal("Tab waited on a silent server")
 	}
 }
