@@ -60,6 +60,9 @@ func (s *Session) cmdCall(ctx context.Context, args string) error {
 	stop := cancelOnInterrupt(ctx, cancel)
 	defer stop()
 	next := s.requests(ctx, m, strings.TrimSpace(data), fill, types)
+	if m.IsStreamingClient() && !fill && !s.cfg.Interactive {
+		s.lines.startStream() // its lines end with an empty one
+	}
 
 	err = invoke.Invoke(ctx, s.conn.Conn, m, s.headers.Copy(), next, printer, s.cfg.CallOptions...)
 	if perr := printer.Err(); perr != nil && err == nil {

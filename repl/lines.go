@@ -2,6 +2,7 @@ package repl
 
 import (
 	"context"
+	"strings"
 	"sync"
 )
 
@@ -15,6 +16,11 @@ type lineSource struct {
 	mu      sync.Mutex
 	reading bool
 	results chan lineResult
+	// inStream is set while a script's stream has lines left: those after
+	// its call, up to an empty line. The command loop skips what the
+	// call did not take (it ended before them), rather than run them as
+	// commands. It changes as lines are handed out, in their order.
+	inStream bool
 }
 
 type lineResult struct {
@@ -41,9 +47,34 @@ func (l *lineSource) read(ctx context.Context, prompt string) (string, error) {
 	case r := <-l.results:
 		l.mu.Lock()
 		l.reading = false
+		if r.err != nil || strings.TrimSpace(r.line) == "" {
+			l.inStream = false
+		}
 		l.mu.Unlock()
 		return r.line, r.err
 	case <-ctx.Done():
 		return "", ctx.Err()
+	}
+}
+
+// startStream marks the lines that follow as a stream's, up to an empty
+// line.
+func (l *lineSource) startStream() {
+	l.mu.Lock()
+	l.inStream = true
+	l.mu.Unlock()
+}
+
+// readCommand is read for the command loop: it skips the lines a stream
+// left (see inStream).
+func (l *lineSource) readCommand(ctx context.Context, prompt string) (string, error) {
+	for {
+		l.mu.Lock()
+		leftover := l.inStream
+		l.mu.Unlock()
+		line, err := l.read(ctx, prompt)
+		if err != nil || !leftover {
+			return line, err
+		}
 	}
 }

@@ -173,7 +173,7 @@ func (s *Session) executeInterruptibly(ctx context.Context, line string) (interr
 
 func (s *Session) loop(ctx context.Context) error {
 	for {
-		line, err := s.lines.read(ctx, s.prompt())
+		line, err := s.lines.readCommand(ctx, s.prompt())
 		if errors.Is(err, ErrInterrupt) {
 			continue // Ctrl-C at the prompt clears the line, nothing more
 		}
