@@ -46,13 +46,18 @@ const (
 // apply adds the response headers of an allowed cross-origin request and
 // arranges for every header of the response to be readable by the page.
 func (c *cors) apply(rec *responseRecorder, r *http.Request) {
+	if c == nil {
+		return
+	}
+	h := rec.Header()
+	// The answer depends on the origin whether or not this one may read
+	// it: a shared cache must not give one origin's answer to another.
+	h.Add("Vary", "Origin")
 	origin := r.Header.Get("Origin")
 	if !c.allowed(origin) {
 		return
 	}
-	h := rec.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
-	h.Add("Vary", "Origin")
 	rec.beforeHeader = exposeHeaders
 }
 
@@ -82,13 +87,13 @@ func (c *cors) preflight(w http.ResponseWriter, r *http.Request) bool {
 	if c == nil || r.Method != http.MethodOptions || r.Header.Get("Origin") == "" || r.Header.Get("Access-Control-Request-Method") == "" {
 		return false
 	}
+	h := w.Header()
+	h.Add("Vary", "Origin")
 	if !c.allowed(r.Header.Get("Origin")) {
 		w.WriteHeader(http.StatusForbidden)
 		return true
 	}
-	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
-	h.Add("Vary", "Origin")
 	h.Set("Access-Control-Allow-Methods", allowMethods)
 	if asked := r.Header.Get("Access-Control-Request-Headers"); asked != "" {
 		h.Set("Access-Control-Allow-Headers", asked)

@@ -328,8 +328,15 @@ func TestCORS(t *testing.T) {
 			}
 		})
 	}
-	if resp := do(t, "OPTIONS", url+"/v1/echo/x", "", "Origin", "https://evil.example", "Access-Control-Request-Method", "GET"); resp.status != http.StatusForbidden {
-		t.Errorf("another origin's preflight: %d", resp.status)
+	if resp := do(t, "OPTIONS", url+"/v1/echo/x", "", "Origin", "https://evil.example", "Access-Control-Request-Method", "GET"); resp.status != http.StatusForbidden || resp.header.Get("Vary") != "Origin" {
+		t.Errorf("another origin's preflight: %d, Vary %q", resp.status, resp.header.Get("Vary"))
+	}
+	// Every answer varies with the origin, allowed, refused or absent, so
+	// that a shared cache keeps them apart.
+	for _, origin := range []string{"https://evil.example", ""} {
+		if resp := do(t, "GET", url+"/v1/echo/x", "", "Origin", origin); resp.header.Get("Vary") != "Origin" {
+			t.Errorf("Origin %q: Vary %q, want Origin", origin, resp.header.Get("Vary"))
+		}
 	}
 	resp := do(t, "GET", url+"/v1/echo/x", "", "Origin", "https://app.example")
 	if resp.header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
