@@ -131,6 +131,9 @@ func (o *connOptions) check() error {
 	if (o.TLS.Cert == "") != (o.TLS.Key == "") {
 		return usagef(errors.New("a client certificate needs both --cert and --key"))
 	}
+	if o.TLS.Insecure && o.TLS.CACert != "" {
+		return usagef(errors.New("--insecure skips verifying the server, so --cacert would do nothing: give one of them"))
+	}
 	for _, v := range []struct {
 		name string
 		val  float64
