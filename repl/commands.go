@@ -100,7 +100,15 @@ func (s *Session) cmdList(_ context.Context, args string) error {
 	if service == "" && s.service != nil {
 		service = string(s.service.FullName())
 	}
-	names, err := descsource.List(src, s.qualify(service))
+	if service != "" {
+		// ls SERVICE lists a service's methods; the name may be short.
+		if d, err := s.findSymbol(src, service); err == nil {
+			if _, ok := d.(protoreflect.ServiceDescriptor); ok {
+				service = string(d.FullName())
+			}
+		}
+	}
+	names, err := descsource.List(src, service)
 	if err != nil {
 		return err
 	}
@@ -136,6 +144,14 @@ func (s *Session) cmdUse(_ context.Context, args string) error {
 		return err
 	}
 	svc, err := descsource.FindService(src, args)
+	if err != nil && s.service != nil {
+		// use OTHER, relative to the package of the service in use
+		if pkg := s.service.ParentFile().Package(); pkg != "" {
+			if other, oerr := descsource.FindService(src, string(pkg)+"."+args); oerr == nil {
+				svc, err = other, nil
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -325,31 +341,27 @@ func (s *Session) cmdHistory(context.Context, string) error {
 
 func (s *Session) cmdExit(context.Context, string) error { return errExit }
 
-// qualify makes a name relative to the service in use absolute when it has
-// no package of its own.
-func (s *Session) qualify(name string) string {
-	if name == "" || s.service == nil || strings.ContainsAny(name, "./") {
-		return name
-	}
-	return string(s.service.FullName()) + "." + name
-}
-
 // findSymbol looks a name up as given, then relative to the service in use
-// and its package.
+// and its package: Unary, EchoRequest, EchoRequest.message.
 func (s *Session) findSymbol(src descsource.Source, name string) (protoreflect.Descriptor, error) {
 	d, err := descsource.FindSymbol(src, name)
-	if err == nil || s.service == nil || strings.ContainsAny(name, "./") {
+	if err == nil || s.service == nil || strings.HasPrefix(name, ".") {
 		return d, err
 	}
+	rel := strings.ReplaceAll(name, "/", ".")
 	for _, scope := range []protoreflect.FullName{s.service.FullName(), s.service.ParentFile().Package()} {
-		if d, serr := descsource.FindSymbol(src, string(scope.Append(protoreflect.Name(name)))); serr == nil {
+		if scope == "" {
+			continue
+		}
+		if d, serr := descsource.FindSymbol(src, string(scope)+"."+rel); serr == nil {
 			return d, nil
 		}
 	}
 	return nil, err
 }
 
-// findMethod resolves a method: full, or short within the service in use.
+// findMethod resolves a method: full, short within the service in use, or
+// Service/Method within its package.
 func (s *Session) findMethod(name string) (protoreflect.MethodDescriptor, error) {
 	src, err := s.source()
 	if err != nil {
@@ -358,5 +370,13 @@ func (s *Session) findMethod(name string) (protoreflect.MethodDescriptor, error)
 	if s.service != nil && !strings.ContainsAny(name, "./") {
 		name = string(s.service.FullName()) + "/" + name
 	}
-	return descsource.FindMethod(src, name)
+	m, err := descsource.FindMethod(src, name)
+	if err != nil && s.service != nil && !strings.HasPrefix(name, "/") && !strings.HasPrefix(name, ".") {
+		if pkg := s.service.ParentFile().Package(); pkg != "" {
+			if pm, perr := descsource.FindMethod(src, string(pkg)+"."+name); perr == nil {
+				return pm, nil
+			}
+		}
+	}
+	return m, err
 }

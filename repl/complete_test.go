@@ -151,3 +151,37 @@ func TestCompleteSilentServer(t *testing.T) {
 		t.Fatal("Tab waited on a silent server")
 	}
 }
+
+// TestRelativeNames: with a service in use, names are relative to it and to
+// its package, dotted and slashed ones included.
+func TestRelativeNames(t *testing.T) {
+	s := testSession(t)
+	ctx := t.Context()
+	if err := s.cmdUse(ctx, "grpcx.test.v1.TestService"); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := s.source()
+	for name, want := range map[string]protoreflect.FullName{
+		"Unary":               "grpcx.test.v1.TestService.Unary",
+		"EchoRequest":         "grpcx.test.v1.EchoRequest",
+		"EchoRequest.message": "grpcx.test.v1.EchoRequest.message",
+		"AuthService":         "grpcx.test.v1.AuthService",
+		"TestService/Unary":   "grpcx.test.v1.TestService.Unary",
+		"grpcx.test.v1.Color": "grpcx.test.v1.Color",
+	} {
+		if d, err := s.findSymbol(src, name); err != nil || d.FullName() != want {
+			t.Errorf("findSymbol(%s) = %v, %v; want %s", name, d, err, want)
+		}
+	}
+	if m, err := s.findMethod("TestService/Unary"); err != nil || m.FullName() != "grpcx.test.v1.TestService.Unary" {
+		t.Errorf("findMethod(TestService/Unary) = %v, %v", m, err)
+	}
+	var out strings.Builder
+	s.out = &out
+	if err := s.cmdList(ctx, "TestService"); err != nil || !strings.Contains(out.String(), "grpcx.test.v1.TestService.Unary") {
+		t.Errorf("ls TestService: %v\n%s", err, out.String())
+	}
+	if err := s.cmdUse(ctx, "AuthService"); err != nil || s.service.FullName() != "grpcx.test.v1.AuthService" {
+		t.Errorf("use AuthService: %v, in use %v", err, s.service)
+	}
+}
