@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -192,6 +193,8 @@ func (s *Session) cmdHeader(_ context.Context, args string) error {
 	case fields[0] == "-d" && len(fields) == 2:
 		delete(s.headers, strings.ToLower(fields[1]))
 		return nil
+	case fields[0] == "-d":
+		return errors.New("usage: header -d NAME (one name)")
 	case len(fields) >= 2:
 		name := strings.TrimSuffix(fields[0], ":")
 		value := strings.TrimSpace(strings.TrimPrefix(args, fields[0]))
@@ -219,8 +222,12 @@ func (s *Session) cmdSet(ctx context.Context, args string) error {
 			return nil
 		}
 		d, err := time.ParseDuration(value)
+		if secs, serr := strconv.ParseFloat(value, 64); err != nil && serr == nil {
+			// seconds, as --max-time takes them
+			d, err = time.Duration(secs*float64(time.Second)), nil
+		}
 		if err != nil || d < 0 {
-			return fmt.Errorf("deadline %q: want a duration such as 5s or 250ms, or off", value)
+			return fmt.Errorf("deadline %q: want a duration such as 5s or 250ms, seconds such as 1.5, or off", value)
 		}
 		s.deadline = d
 	case "output":

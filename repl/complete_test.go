@@ -185,3 +185,21 @@ func TestRelativeNames(t *testing.T) {
 		t.Errorf("use AuthService: %v, in use %v", err, s.service)
 	}
 }
+
+// TestSetDeadlineAndHeaderUsage: set deadline takes seconds as --max-time
+// does, and header -d takes one name, not a value.
+func TestSetDeadlineAndHeaderUsage(t *testing.T) {
+	s := testSession(t)
+	ctx := t.Context()
+	for value, want := range map[string]time.Duration{"1": time.Second, "0.25": 250 * time.Millisecond, "2s": 2 * time.Second, "off": 0} {
+		if err := s.cmdSet(ctx, "deadline "+value); err != nil || s.deadline != want {
+			t.Errorf("set deadline %s: %v, deadline %v; want %v", value, err, s.deadline, want)
+		}
+	}
+	if err := s.cmdSet(ctx, "deadline soon"); err == nil {
+		t.Error("set deadline soon succeeded")
+	}
+	if err := s.cmdHeader(ctx, "-d foo bar"); err == nil || s.headers.Get("-d") != nil {
+		t.Errorf("header -d foo bar: %v, headers %v", err, s.headers)
+	}
+}
