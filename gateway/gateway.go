@@ -352,6 +352,16 @@ func (g *Gateway) backendHandler() http.Handler {
 func (g *Gateway) transcodedHandler() http.Handler {
 	backend := g.backendHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			// The proxy aborts when it cannot write the backend's answer
+			// on; here the writer is the transcoder's, which refuses a
+			// message over its limit and has answered the client with an
+			// error already: let it finish that answer rather than cut
+			// the connection.
+			if v := recover(); v != nil && v != http.ErrAbortHandler {
+				panic(v)
+			}
+		}()
 		backend.ServeHTTP(knownCodes{w}, r)
 		clampStatus(w.Header()) // the trailers, set once the body is done
 	})
