@@ -126,7 +126,17 @@ func (p *JSONParser) syntaxError(err error) error {
 		return &InputError{Index: p.count, Line: line, Column: col, Message: "malformed JSON: " + se.Error()}
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return &InputError{Index: p.count, Message: "malformed JSON: input ends inside a value"}
+		// Where the unfinished value starts: after the white space that
+		// follows the last whole value, which the decoder holds still.
+		start := p.dec.InputOffset()
+		rest := p.dec.Buffered()
+		for b := [1]byte{}; ; start++ {
+			if n, _ := rest.Read(b[:]); n == 0 || !bytes.ContainsRune([]byte(" \t\r\n"), rune(b[0])) {
+				break
+			}
+		}
+		line, col := p.in.position(start)
+		return &InputError{Index: p.count, Line: line, Column: col, Message: "malformed JSON: input ends inside a value that starts here"}
 	}
 	return &InputError{Index: p.count, Message: fmt.Sprintf("read input: %v", err)}
 }

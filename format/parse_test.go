@@ -278,8 +278,8 @@ func TestJSONParserTruncatedInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	ie := inputError(t, p.Next(newMessage(t, "EchoRequest")))
-	if ie.Index != 2 || !strings.Contains(ie.Message, "ends inside a value") {
-		t.Errorf("got %v, want request 2 reported as ending inside a value", ie)
+	if ie.Index != 2 || !strings.Contains(ie.Message, "ends inside a value") || ie.Line != 2 || ie.Column != 1 {
+		t.Errorf("got %v, want request 2 reported as ending inside a value that starts at line 2, column 1", ie)
 	}
 }
 
