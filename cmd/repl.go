@@ -50,6 +50,9 @@ its call, up to an empty line. Any failing command makes the exit code 1.`,
 			if _, err := format.NewFormatter(format.Options{Output: format.Output(opts.Output)}); err != nil {
 				return usagef(err)
 			}
+			if opts.Conn.MaxTime > 0 {
+				return usagef(errors.New("--max-time bounds one operation; a session's calls take --deadline SECONDS each (set deadline inside)"))
+			}
 			if err := checkCompress(opts.Compress); err != nil {
 				return err
 			}
