@@ -337,6 +337,7 @@ func (g *Gateway) backendHandler() http.Handler {
 		if note != nil {
 			note.method = strings.TrimPrefix(r.URL.EscapedPath(), "/")
 		}
+		r = watchBody(r)
 		g.proxy.ServeHTTP(w, r)
 		if note != nil {
 			note.grpcStatus = grpcStatusOf(w.Header())

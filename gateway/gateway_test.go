@@ -505,3 +505,26 @@ func TestMaxMessageBytes(t *testing.T) {
 		t.Errorf("a 5 MB response through an 8 MiB limit: status %d, %d bytes", r.status, len(r.body))
 	}
 }
+
+// TestUnreadableRequestIsTheClients: a gRPC-web request whose body is not
+// framed is the client's mistake (INVALID_ARGUMENT), not a backend that
+// cannot be reached (UNAVAILABLE).
+func TestUnreadableRequestIsTheClients(t *testing.T) {
+	url, _ := startGateway(t, startBackend(t), gateway.Options{})
+	req, err := http.NewRequestWithContext(t.Context(), "POST", url+"/grpcx.test.v1.TestService/Unary", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/grpc-web+proto")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// A trailers-only answer carries the status in the headers.
+	if code := resp.Header.Get("Grpc-Status"); code == "14" || code == "" {
+		t.Errorf("status %d, grpc-status %q, message %q, body %q; want the request refused, not the backend reported down",
+			resp.StatusCode, code, resp.Header.Get("Grpc-Message"), body)
+	}
+}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -34,10 +35,47 @@ func newProxy(backend *url.URL, transport http.RoundTripper, header http.Header)
 				writeGRPCError(w, codes.Canceled, "the client went away")
 				return
 			}
-			writeGRPCError(w, codes.Unavailable, fmt.Sprintf("gateway: the backend %s: %v", backend.Host, err))
+			if body, ok := r.Context().Value(watchedBodyKey{}).(*watchedBody); ok && body.err != nil {
+				// The request could not be read (a gRPC-web body that is
+				// not framed, say): the client's fault, not the backend's.
+				writeGRPCError(w, codes.InvalidArgument, fmt.Sprintf("gateway: the request's body: %v", body.err))
+				return
+			}
+			writeGRPCError(w, codes.Unavailable, fmt.Sprintf("gateway: the backend: %v", err))
 		},
 		ErrorLog: log.New(io.Discard, "", 0), // a library does not print
 	}
+}
+
+// watchedBody is a request body that remembers why reading it failed, so
+// that the proxy can tell a request it could not read from a backend it
+// could not reach.
+type watchedBody struct {
+	io.ReadCloser
+	err error
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// watchedBodyKey finds a request's watchedBody in its context: the proxy
+// hands its error handler the request with the body wrapped again.
+type watchedBodyKey struct{}
+
+// watchBody returns r with its body, if it has one, in a watchedBody.
+func watchBody(r *http.Request) *http.Request {
+	if r.Body == nil || r.Body == http.NoBody {
+		return r
+	}
+	body := &watchedBody{ReadCloser: r.Body}
+	r = r.WithContext(context.WithValue(r.Context(), watchedBodyKey{}, body))
+	r.Body = body
+	return r
 }
 
 // writeGRPCError answers a gRPC request with a trailers-only response
