@@ -27,6 +27,8 @@ func TestConnectTimeoutIsNotADeadline(t *testing.T) {
 	for _, args := range [][]string{
 		{"list", "--plaintext", "--connect-timeout", "0.3", lis.Addr().String()},
 		{"call", "--plaintext", "--no-cache", "--connect-timeout", "0.3", lis.Addr().String(), "a.B/C"},
+		{"call", "--insecure", "--protocol", "grpc-web", "--proto", "../testserver/proto/grpcx/test/v1/test.proto", "-I", "../testserver/proto",
+			"--connect-timeout", "0.3", lis.Addr().String(), "grpcx.test.v1.TestService/Unary"},
 	} {
 		code, _, errOut := runGrpcx(args...)
 		if code != exitFailure || !strings.Contains(errOut, "no connection within the connect timeout") {

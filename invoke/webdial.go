@@ -3,6 +3,7 @@ package invoke
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -95,11 +96,17 @@ func DialWeb(ctx context.Context, target string, protocol Protocol, o DialOption
 	}
 	if o.ConnectTimeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.ConnectTimeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, o.ConnectTimeout, &connectTimeoutError{o.ConnectTimeout})
 		defer cancel()
 	}
 	first, http1, err := predial(ctx, addr, plaintext, cfg)
 	if err != nil {
+		// As in Dial: the connect timeout is a failure to connect, not a
+		// deadline of the call's.
+		var cte *connectTimeoutError
+		if errors.As(context.Cause(ctx), &cte) {
+			err = fmt.Errorf("%w (last attempt: %v)", cte, err)
+		}
 		return nil, &ConnectError{Target: target, Err: err}
 	}
 	if o.HTTP1 {
