@@ -79,7 +79,12 @@ func Dial(ctx context.Context, target string, o DialOptions) (*grpc.ClientConn, 
 		if cfg == nil {
 			cfg = &tls.Config{}
 		}
-		serverName = cfg.ServerName
+		if o.Authority != "" && cfg.ServerName != o.Authority {
+			// Both given, and different: see recordingCreds. With
+			// --servername alone it is the authority too, as grpc-go
+			// makes it.
+			serverName = cfg.ServerName
+		}
 		creds = credentials.NewTLS(cfg)
 	}
 	opts := []grpc.DialOption{
@@ -258,10 +263,10 @@ type recordingCreds struct {
 	credentials.TransportCredentials
 	rec *lastError
 	// serverName, when set, is the name the handshake sends and verifies
-	// (--servername), whatever the connection's authority (--authority):
-	// grpc-go takes a TLS configuration's name for the authority, refuses
-	// an authority that differs from it, and hands the handshake the
-	// authority.
+	// (--servername), where the connection's authority is another
+	// (--authority): grpc-go takes a TLS configuration's name for the
+	// authority, refuses an authority that differs from it, and hands the
+	// handshake the authority.
 	serverName string
 }
 
