@@ -239,7 +239,9 @@ func TestREPLCtrlCWhileConnecting(t *testing.T) {
 			defer conn.Close()
 		}
 	}()
-	cmd := exec.Command(grpcx, "repl", "--plaintext")
+	// A connect timeout past expect's wait: only Ctrl-C can bring the
+	// prompt back in time.
+	cmd := exec.Command(grpcx, "repl", "--plaintext", "--connect-timeout", "60")
 	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "TERM=xterm")
 	term := startTerminal(t, cmd)
 	term.expect(`> `)

@@ -1,6 +1,8 @@
 package repl
 
 import (
+	"context"
+	"io"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -201,5 +203,48 @@ func TestSetDeadlineAndHeaderUsage(t *testing.T) {
 	}
 	if err := s.cmdHeader(ctx, "-d foo bar"); err == nil || s.headers.Get("-d") != nil {
 		t.Errorf("header -d foo bar: %v, headers %v", err, s.headers)
+	}
+}
+
+// gatedLines is a LineReader whose next line waits for the gate.
+type gatedLines struct {
+	gate  chan struct{}
+	lines []string
+}
+
+func (l *gatedLines) ReadLine(string) (string, error) {
+	<-l.gate
+	if len(l.lines) == 0 {
+		return "", io.EOF
+	}
+	line := l.lines[0]
+	l.lines = l.lines[1:]
+	return line, nil
+}
+func (l *gatedLines) Output() (io.Writer, io.Writer) { return io.Discard, io.Discard }
+
+// TestLineSourceEndedReader: a reader whose context has ended (a call's
+// request supplier, left behind) never takes a line, even one already
+// read; the next reader does.
+func TestLineSourceEndedReader(t *testing.T) {
+	for range 100 {
+		r := &gatedLines{gate: make(chan struct{}), lines: []string{"one"}}
+		src := newLineSource(r)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { _, err := src.read(ctx, ""); done <- err }()
+		time.Sleep(time.Millisecond)
+		cancel() // the call ends while its read waits
+		if err := <-done; err == nil {
+			t.Fatal("the ended read returned a line")
+		}
+		close(r.gate) // the read under way finishes: its line is held
+		time.Sleep(time.Millisecond)
+		if line, err := src.read(ctx, ""); err == nil {
+			t.Fatalf("a read with an ended context took %q", line)
+		}
+		if line, err := src.read(t.Context(), ""); err != nil || line != "one" {
+			t.Fatalf("the next reader got %q, %v; want one", line, err)
+		}
 	}
 }

@@ -43,14 +43,22 @@ func (l *lineSource) read(ctx context.Context, prompt string) (string, error) {
 		}()
 	}
 	l.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return "", err // a call that has ended takes no more lines
+	}
 	select {
 	case r := <-l.results:
 		l.mu.Lock()
+		defer l.mu.Unlock()
+		if ctx.Err() != nil {
+			// The call ended as the line came: it is the next reader's.
+			l.results <- r
+			return "", ctx.Err()
+		}
 		l.reading = false
 		if r.err != nil || strings.TrimSpace(r.line) == "" {
 			l.inStream = false
 		}
-		l.mu.Unlock()
 		return r.line, r.err
 	case <-ctx.Done():
 		return "", ctx.Err()
