@@ -374,12 +374,17 @@ func (s *Session) findMethod(name string) (protoreflect.MethodDescriptor, error)
 	if err != nil {
 		return nil, err
 	}
-	if s.service != nil && !strings.ContainsAny(name, "./") {
-		name = string(s.service.FullName()) + "/" + name
+	return findMethodIn(src, s.service, name)
+}
+
+// findMethodIn is findMethod in src with service in use (nil for none).
+func findMethodIn(src descsource.Source, service protoreflect.ServiceDescriptor, name string) (protoreflect.MethodDescriptor, error) {
+	if service != nil && !strings.ContainsAny(name, "./") {
+		name = string(service.FullName()) + "/" + name
 	}
 	m, err := descsource.FindMethod(src, name)
-	if err != nil && s.service != nil && !strings.HasPrefix(name, "/") && !strings.HasPrefix(name, ".") {
-		if pkg := s.service.ParentFile().Package(); pkg != "" {
+	if err != nil && service != nil && !strings.HasPrefix(name, "/") && !strings.HasPrefix(name, ".") {
+		if pkg := service.ParentFile().Package(); pkg != "" {
 			if pm, perr := descsource.FindMethod(src, string(pkg)+"."+name); perr == nil {
 				return pm, nil
 			}

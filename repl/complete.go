@@ -70,8 +70,18 @@ var jsonFieldContext = sync.OnceValue(func() *regexp.Regexp {
 })
 
 func (c *completer) jsonFields(method, partial string) ([][]rune, int) {
-	m, err := c.s.findMethod(method)
+	// findMethod may ask the server: within completeWait, like the rest.
+	// What it reads of the session is read here, before it may outlive
+	// the Tab.
+	src, err := c.s.source()
 	if err != nil {
+		return nil, 0
+	}
+	service := c.s.service
+	m, ok := within(func() (protoreflect.MethodDescriptor, error) {
+		return findMethodIn(src, service, method)
+	})
+	if !ok {
 		return nil, 0
 	}
 	var keys []string

@@ -135,6 +135,11 @@ func (s silentSource) ListServices() ([]protoreflect.FullName, error) {
 	return nil, nil
 }
 
+func (s silentSource) FindSymbol(protoreflect.FullName) (protoreflect.Descriptor, error) {
+	<-s.release
+	return nil, descsource.ErrNotFound
+}
+
 // TestCompleteSilentServer: Tab against a server that does not answer
 // gives up after completeWait rather than freezing the line editor.
 func TestCompleteSilentServer(t *testing.T) {
@@ -142,15 +147,17 @@ func TestCompleteSilentServer(t *testing.T) {
 	src := silentSource{Source: s.cfg.Files, release: make(chan struct{})}
 	defer close(src.release)
 	s.cfg.Files = src
-	done := make(chan []string, 1)
-	go func() { done <- complete(s, "use ") }()
-	select {
-	case got := <-done:
-		if len(got) > 1 { // ".." only
-			t.Errorf("candidates %q from a silent server", got)
+	for _, line := range []string{"use ", `call grpcx.test.v1.TestService/Unary {"`} {
+		done := make(chan []string, 1)
+		go func() { done <- complete(s, line) }()
+		select {
+		case got := <-done:
+			if len(got) > 1 { // ".." only
+				t.Errorf("%s: candidates %q from a silent server", line, got)
+			}
+		case <-time.After(completeWait + 5*time.Second):
+			t.Fatalf("%s: Tab waited on a silent server", line)
 		}
-	case <-time.After(completeWait + 5*time.Second):
-		t.Fatal("Tab waited on a silent server")
 	}
 }
 
