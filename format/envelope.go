@@ -38,9 +38,6 @@ type EnvelopePrinter struct {
 	buf      []byte
 	indented bytes.Buffer
 	err      error
-	// unknownReported is whether a response with unknown fields was
-	// reported (see appendWarning).
-	unknownReported bool
 }
 
 // NewEnvelopePrinter returns a printer for a call of method (its HTTP/2 path)
@@ -76,7 +73,7 @@ func (p *EnvelopePrinter) OnReceiveResponse(msg proto.Message) {
 	p.count++
 	var err error
 	p.buf, err = p.f.Append(p.buf[:0], msg)
-	if warning, ok := appendWarning(err, p.count, &p.unknownReported); ok {
+	if warning, ok := appendWarning(err, p.count); ok {
 		// Flushed first, so that the warning follows what came before.
 		p.out.Flush()
 		io.WriteString(p.warn, warning)

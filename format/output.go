@@ -55,6 +55,10 @@ type Formatter struct {
 	json    protojson.MarshalOptions // compact for JSONL, indented for JSON
 	text    prototext.MarshalOptions
 	scratch []byte
+	// unknownFound is set once a message with unknown fields was reported:
+	// a stream from a newer schema has them in every message, and one
+	// report says it all, so later messages are not looked through.
+	unknownFound bool
 }
 
 // NewFormatter returns a formatter for opts, or an error naming the
@@ -123,9 +127,13 @@ func (f *Formatter) Append(dst []byte, m proto.Message) ([]byte, error) {
 	dst = append(dst, out...)
 	dst = append(dst, '\n')
 	// JSON has no form for fields the message's type does not define
-	// (text format shows them): say they were left out.
-	if nums := unknownFields(m.ProtoReflect(), nil); len(nums) > 0 {
-		return dst, &UnknownFieldsError{Numbers: nums}
+	// (text format shows them): say they were left out, for the first
+	// message that has them.
+	if !f.unknownFound {
+		if nums := unknownFields(m.ProtoReflect(), nil); len(nums) > 0 {
+			f.unknownFound = true
+			return dst, &UnknownFieldsError{Numbers: nums}
+		}
 	}
 	return dst, nil
 }
@@ -265,9 +273,10 @@ func (e *FallbackError) Error() string {
 
 func (e *FallbackError) Unwrap() error { return e.Err }
 
-// UnknownFieldsError is returned by [Formatter.Append] when a message, or
-// one inside it, holds fields its type does not define, which JSON cannot
-// show: the message was appended without them.
+// UnknownFieldsError is returned by [Formatter.Append] for the first
+// message, of those it formats, that holds (itself or in a message inside
+// it) fields its type does not define, which JSON cannot show: the message
+// was appended without them.
 type UnknownFieldsError struct {
 	Numbers []protowire.Number // the first few such fields' numbers
 }
@@ -282,10 +291,8 @@ func (e *UnknownFieldsError) Error() string {
 
 // appendWarning returns what to warn of when [Formatter.Append] returned
 // err, which still appended the message, with ok false for an err that is
-// a failure (or nil). Unknown fields are reported for the first response
-// that has them only: a stream from a newer schema would have them in
-// every one.
-func appendWarning(err error, response int, unknownReported *bool) (warning string, ok bool) {
+// a failure (or nil).
+func appendWarning(err error, response int) (warning string, ok bool) {
 	if err == nil {
 		return "", false // before errors.As, whose targets escape
 	}
@@ -295,10 +302,6 @@ func appendWarning(err error, response int, unknownReported *bool) (warning stri
 	case errors.As(err, &fallback):
 		return fmt.Sprintf("grpcx: warning: response %d %v\n", response, err), true
 	case errors.As(err, &unknown):
-		if *unknownReported {
-			return "", true
-		}
-		*unknownReported = true
 		return fmt.Sprintf("grpcx: warning: response %d %v; later responses are not checked\n", response, err), true
 	}
 	return "", false

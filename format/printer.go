@@ -15,18 +15,15 @@ import (
 // final status and trailers for the caller, which decides how to report a
 // failure once the call has returned.
 type CallPrinter struct {
-	out  *delayedWriter
-	warn io.Writer
-	f    *Formatter
-	buf  []byte
-	err  error
-	// unknownReported is whether a response with unknown fields was
-	// reported (see appendWarning).
-	unknownReported bool
-	Status          *status.Status // the call's final status, once it has ended
-	Header          metadata.MD    // the response headers, if any arrived
-	Trailer         metadata.MD    // the response trailers, once the call has ended
-	Count           int            // how many responses arrived
+	out     *delayedWriter
+	warn    io.Writer
+	f       *Formatter
+	buf     []byte
+	err     error
+	Status  *status.Status // the call's final status, once it has ended
+	Header  metadata.MD    // the response headers, if any arrived
+	Trailer metadata.MD    // the response trailers, once the call has ended
+	Count   int            // how many responses arrived
 }
 
 // NewCallPrinter returns a printer writing responses to out with f, and
@@ -54,7 +51,7 @@ func (p *CallPrinter) OnReceiveResponse(msg proto.Message) {
 	}
 	var err error
 	p.buf, err = p.f.Append(p.buf[:0], msg)
-	if warning, ok := appendWarning(err, p.Count, &p.unknownReported); ok {
+	if warning, ok := appendWarning(err, p.Count); ok {
 		io.WriteString(p.warn, warning)
 	} else if err != nil {
 		p.err = fmt.Errorf("format response %d: %w", p.Count, err)
