@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,12 +16,14 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/grpcx/grpcx/internal/latencyproxy"
+	"github.com/grpcx/grpcx/internal/testutil"
 	"github.com/grpcx/grpcx/testserver"
 )
 
 // terminal drives a program through a pseudo-terminal, as a person would.
 type terminal struct {
 	t    *testing.T
+	cmd  *exec.Cmd
 	pty  *os.File
 	mu   sync.Mutex
 	out  bytes.Buffer // everything the program wrote
@@ -37,7 +38,7 @@ func startTerminal(t *testing.T, cmd *exec.Cmd) *terminal {
 	if err != nil {
 		t.Fatal(err)
 	}
-	term := &terminal{t: t, pty: f}
+	term := &terminal{t: t, cmd: cmd, pty: f}
 	go func() {
 		buf := make([]byte, 4096)
 		for {
@@ -91,34 +92,63 @@ func (term *terminal) expect(pattern string) {
 	term.t.Fatalf("timed out waiting for %q; the terminal shows:\n%s", pattern, term.screen())
 }
 
-// TestREPLInTerminal types a session into a real pseudo-terminal: tab
-// completion of a method and of a JSON key, a bidi exchange whose responses
-// arrive while the next request is being typed, Ctrl-C cancelling a call
-// without leaving the REPL, and a history file with secrets masked.
-func TestREPLInTerminal(t *testing.T) {
-	grpcx, err := exec.LookPath("grpcx") // the test binary, set up by testscript.Main
-	if err != nil {
-		t.Fatal(err)
-	}
+// serveTestserver serves the bundled test server on a loopback port until
+// the test ends and returns its address.
+func serveTestserver(t *testing.T) string {
+	t.Helper()
 	lis, err := testserver.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	go testserver.Serve(ctx, lis, testserver.Options{})
+	return lis.Addr().String()
+}
+
+// startREPL runs grpcx repl with args in a pseudo-terminal, its history
+// kept under state, and waits for its first prompt.
+func startREPL(t *testing.T, state string, args ...string) *terminal {
+	t.Helper()
+	grpcx, err := exec.LookPath("grpcx") // the test binary, set up by testscript.Main
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(grpcx, append([]string{"repl"}, args...)...)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+state, "TERM=xterm")
+	return startTerminal(t, cmd)
+}
+
+// waitExit waits for the program to exit, successfully, within 10 s.
+func (term *terminal) waitExit(after string) {
+	term.t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- term.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			term.t.Fatalf("repl exited with %v after %s; the terminal shows:\n%s", err, after, term.screen())
+		}
+	case <-time.After(10 * time.Second):
+		term.t.Fatalf("repl did not exit after %s; the terminal shows:\n%s", after, term.screen())
+	}
+}
+
+// TestREPLInTerminal types a session into a real pseudo-terminal: tab
+// completion of a method and of a JSON key, a bidi exchange whose responses
+// arrive while the next request is being typed, Ctrl-C cancelling a call
+// without leaving the REPL, and a history file with secrets masked.
+func TestREPLInTerminal(t *testing.T) {
 	// Responses take 300 ms each way, so they arrive while the next
 	// request is being typed.
-	proxy, err := latencyproxy.Start(lis.Addr().String(), 300*time.Millisecond)
+	proxy, err := latencyproxy.Start(serveTestserver(t), 300*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer proxy.Close()
 
 	state := t.TempDir()
-	cmd := exec.Command(grpcx, "repl", "--plaintext", "-o", "jsonl", proxy.Addr)
-	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+state, "TERM=xterm")
-	term := startTerminal(t, cmd)
+	term := startREPL(t, state, "--plaintext", "-o", "jsonl", proxy.Addr)
 	term.expect(regexp.QuoteMeta(proxy.Addr) + "> ")
 
 	term.typeText("use grpcx.test.v1.TestService\r")
@@ -160,16 +190,7 @@ func TestREPLInTerminal(t *testing.T) {
 
 	// Ctrl-D at an empty prompt leaves.
 	term.typeText("\x04")
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("repl exited with %v; the terminal shows:\n%s", err, term.screen())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("repl did not exit on Ctrl-D; the terminal shows:\n%s", term.screen())
-	}
+	term.waitExit("Ctrl-D")
 
 	history, err := os.ReadFile(filepath.Join(state, "grpcx", "history"))
 	if err != nil {
@@ -187,79 +208,29 @@ func TestREPLInTerminal(t *testing.T) {
 // the call is over, and grpcx exits rather than waiting on a read of the
 // terminal that nothing can interrupt.
 func TestREPLCtrlDDuringCall(t *testing.T) {
-	grpcx, err := exec.LookPath("grpcx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := testserver.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go testserver.Serve(ctx, lis, testserver.Options{})
-	cmd := exec.Command(grpcx, "repl", "--plaintext", "-o", "jsonl", lis.Addr().String())
-	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "TERM=xterm")
-	term := startTerminal(t, cmd)
+	term := startREPL(t, t.TempDir(), "--plaintext", "-o", "jsonl", serveTestserver(t))
 	term.expect(`> `)
 	term.typeText(`call grpcx.test.v1.TestService/ServerStream {"count": 4, "interval": "0.3s", "message": "tick"}` + "\r")
 	term.expect(`"message":"tick"`)
 	term.typeText("\x04")
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("repl exited with %v; the terminal shows:\n%s", err, term.screen())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("repl did not exit after Ctrl-D during a call; the terminal shows:\n%s", term.screen())
-	}
+	term.waitExit("Ctrl-D during a call")
 }
 
 // TestREPLCtrlCWhileConnecting: Ctrl-C outside a call (here, waiting for a
 // server that accepts but never speaks) cancels the command, not the
 // session.
 func TestREPLCtrlCWhileConnecting(t *testing.T) {
-	grpcx, err := exec.LookPath("grpcx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	go func() {
-		for {
-			conn, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer conn.Close()
-		}
-	}()
+	silent := testutil.SilentListener(t)
 	// A connect timeout past expect's wait: only Ctrl-C can bring the
 	// prompt back in time.
-	cmd := exec.Command(grpcx, "repl", "--plaintext", "--connect-timeout", "60")
-	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "TERM=xterm")
-	term := startTerminal(t, cmd)
+	term := startREPL(t, t.TempDir(), "--plaintext", "--connect-timeout", "60")
 	term.expect(`> `)
-	term.typeText("connect " + silent.Addr().String() + "\r")
+	term.typeText("connect " + silent + "\r")
 	time.Sleep(300 * time.Millisecond) // connecting
 	term.typeText("\x03")
 	term.expect(`> `)
 	term.typeText("help\r")
 	term.expect(`connect TARGET`)
 	term.typeText("exit\r")
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("repl exited with %v; the terminal shows:\n%s", err, term.screen())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("repl did not exit; the terminal shows:\n%s", term.screen())
-	}
+	term.waitExit("exit")
 }

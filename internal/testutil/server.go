@@ -5,6 +5,7 @@
 package testutil
 
 import (
+	"net"
 	"strings"
 	"testing"
 
@@ -53,4 +54,35 @@ func Dial(tb testing.TB, target string) *grpc.ClientConn {
 	}
 	tb.Cleanup(func() { _ = cc.Close() })
 	return cc
+}
+
+// SilentListener listens on a free loopback port, accepts connections and
+// holds them open without a word, as a server that never speaks HTTP/2
+// would, until the test ends. It returns the address (host:port).
+func SilentListener(tb testing.TB) string {
+	tb.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var held []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			conn, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, conn)
+		}
+	}()
+	tb.Cleanup(func() {
+		lis.Close()
+		<-done
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	return lis.Addr().String()
 }
