@@ -363,15 +363,21 @@ type wireRecorder struct {
 func (r *wireRecorder) WantWire() bool            { return true }
 func (r *wireRecorder) OnReceiveWire(wire []byte) { r.wires = append(r.wires, wire) }
 
-// TestWireKept: a handler that asks for responses' wire forms gets each
-// one, equal to the message's encoding, whatever the protocol and kind.
-func TestWireKept(t *testing.T) {
-	addr := startWebServer(t)
+// everyProtocol returns a connection to addr for each protocol: gRPC and
+// the web ones.
+func everyProtocol(t *testing.T, addr string) map[string]grpc.ClientConnInterface {
+	t.Helper()
 	conns := map[string]grpc.ClientConnInterface{"grpc": testutil.Dial(t, addr)}
 	for _, p := range webProtocols {
 		conns[string(p)] = dialWeb(t, addr, p, invoke.DialOptions{})
 	}
-	for name, cc := range conns {
+	return conns
+}
+
+// TestWireKept: a handler that asks for responses' wire forms gets each
+// one, equal to the message's encoding, whatever the protocol and kind.
+func TestWireKept(t *testing.T) {
+	for name, cc := range everyProtocol(t, startWebServer(t)) {
 		for _, tt := range []struct {
 			method    protoreflect.Name
 			requests  []proto.Message
@@ -403,12 +409,7 @@ func TestWireKept(t *testing.T) {
 // over every protocol, which over gRPC-web and Connect means reading on
 // past the one response.
 func TestClientStreamTrailersEverywhere(t *testing.T) {
-	addr := startWebServer(t)
-	conns := map[string]grpc.ClientConnInterface{"grpc": testutil.Dial(t, addr)}
-	for _, p := range webProtocols {
-		conns[string(p)] = dialWeb(t, addr, p, invoke.DialOptions{})
-	}
-	for name, cc := range conns {
+	for name, cc := range everyProtocol(t, startWebServer(t)) {
 		rec := &recorder{}
 		reqs := requests(&testpb.EchoRequest{Number: 1}, &testpb.EchoRequest{Number: 2}, &testpb.EchoRequest{Number: 3})
 		if err := invokeWithin(t, 10*time.Second, cc, method(t, "ClientStream"), reqs, rec); err != nil {
