@@ -31,7 +31,7 @@ var _ Source = (*reflectionSource)(nil)
 func FromReflection(ctx context.Context, cc grpc.ClientConnInterface, fallback Source) Source {
 	var opts []grpcreflect.ClientOption
 	if files := filesOf(fallback); len(files) > 0 {
-		opts = append(opts, grpcreflect.WithFallbackResolvers(files, files))
+		opts = append(opts, grpcreflect.WithFallbackResolvers(files, files.types()))
 	}
 	client := grpcreflect.NewClientAuto(ctx, cc, opts...)
 	src := &reflectionSource{client: client, resolver: client.AsResolver()}
@@ -111,20 +111,12 @@ func (c fileChain) FindDescriptorByName(name protoreflect.FullName) (protoreflec
 	return nil, protoregistry.NotFound
 }
 
-func (c fileChain) FindExtensionByName(name protoreflect.FullName) (protoreflect.ExtensionType, error) {
-	for _, s := range c {
-		if xt, err := s.types.FindExtensionByName(name); err == nil {
-			return xt, nil
-		}
+// types chains the sources' types, for the extensions the server leaves
+// out.
+func (c fileChain) types() TypeResolver {
+	rs := make([]TypeResolver, len(c))
+	for i, s := range c {
+		rs[i] = s.types
 	}
-	return nil, protoregistry.NotFound
-}
-
-func (c fileChain) FindExtensionByNumber(msg protoreflect.FullName, n protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
-	for _, s := range c {
-		if xt, err := s.types.FindExtensionByNumber(msg, n); err == nil {
-			return xt, nil
-		}
-	}
-	return nil, protoregistry.NotFound
+	return ChainTypes(rs...)
 }
