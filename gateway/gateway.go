@@ -363,27 +363,38 @@ func (g *Gateway) transcodedHandler() http.Handler {
 				panic(v)
 			}
 		}()
-		backend.ServeHTTP(knownCodes{w}, r)
+		backend.ServeHTTP(&knownCodes{ResponseWriter: w}, r)
 		clampStatus(w.Header()) // the trailers, set once the body is done
 	})
 }
 
 // knownCodes writes a response with clampStatus applied to its headers
-// (a trailers-only response carries its status there).
-type knownCodes struct{ http.ResponseWriter }
+// (a trailers-only response carries its status there), once, as they go
+// out with the first write.
+type knownCodes struct {
+	http.ResponseWriter
+	headerDone bool
+}
 
-func (k knownCodes) WriteHeader(code int) {
-	clampStatus(k.Header())
+func (k *knownCodes) header() {
+	if !k.headerDone {
+		k.headerDone = true
+		clampStatus(k.Header())
+	}
+}
+
+func (k *knownCodes) WriteHeader(code int) {
+	k.header()
 	k.ResponseWriter.WriteHeader(code)
 }
 
-func (k knownCodes) Write(b []byte) (int, error) {
-	clampStatus(k.Header())
+func (k *knownCodes) Write(b []byte) (int, error) {
+	k.header()
 	return k.ResponseWriter.Write(b)
 }
 
 // Unwrap lets http.ResponseController flush the writer.
-func (k knownCodes) Unwrap() http.ResponseWriter { return k.ResponseWriter }
+func (k *knownCodes) Unwrap() http.ResponseWriter { return k.ResponseWriter }
 
 // clampStatus turns a grpc-status beyond the codes gRPC defines into
 // UNKNOWN, in the headers and in the trailers.
