@@ -53,6 +53,9 @@ type connOptions struct {
 	ReflectProtocol string
 	// HTTP1 makes grpc-web and connect calls use HTTP/1.1 (--http1).
 	HTTP1 bool
+	// flags says which of the protocol flags the verb has, so that
+	// checkProtocol suggests only flags the user can give.
+	flags protocolFlags
 
 	// Extra dial options, set by verbs.
 	extraDial []grpc.DialOption
@@ -64,12 +67,38 @@ type connOptions struct {
 	started func(reflectCtx context.Context, cc grpc.ClientConnInterface)
 }
 
-// addProtocolFlags adds the flags that choose the protocol of calls; call
-// has them, list and describe only ever ask reflection over gRPC.
+// protocolFlags are the protocol flags of a verb.
+type protocolFlags int
+
+const (
+	// noProtocolFlags: the verb calls methods over gRPC only (gateway,
+	// load), and asks reflection over gRPC.
+	noProtocolFlags protocolFlags = iota
+	// reflectProtocolFlags: the verb calls no method, and asks reflection
+	// over the protocol of --reflect-protocol (list, describe).
+	reflectProtocolFlags
+	// allProtocolFlags: the verb calls methods over the protocol of
+	// --protocol, and asks reflection over that of --reflect-protocol
+	// (call, repl).
+	allProtocolFlags
+)
+
+// addProtocolFlags adds the flags that choose the protocol of calls and of
+// reflection, for the verbs that call methods over any of them.
 func (o *connOptions) addProtocolFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Protocol, "protocol", "grpc", "`PROTOCOL` of the call: grpc, grpc-web or connect")
-	fs.StringVar(&o.ReflectProtocol, "reflect-protocol", "grpc", "`PROTOCOL` of reflection requests: grpc, grpc-web or connect")
+	o.addReflectProtocolFlags(fs)
 	fs.BoolVar(&o.HTTP1, "http1", false, "make grpc-web and connect calls over HTTP/1.1 (no bidi streams) instead of HTTP/2")
+	o.flags = allProtocolFlags
+}
+
+// addReflectProtocolFlags adds the flag that chooses the protocol of
+// reflection, for list and describe, which call no method: they can
+// explore a server that speaks only gRPC-web or Connect. They have no
+// --http1: reflection is a bidi stream, which needs HTTP/2.
+func (o *connOptions) addReflectProtocolFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.ReflectProtocol, "reflect-protocol", "grpc", "`PROTOCOL` of reflection requests: grpc, grpc-web or connect")
+	o.flags = reflectProtocolFlags
 }
 
 func (o *connOptions) addFlags(fs *pflag.FlagSet) {
@@ -357,17 +386,32 @@ func (o *connOptions) checkProtocol() error {
 		}
 	}
 	call, reflect := o.protocols()
-	if o.HTTP1 && call == invoke.ProtocolGRPC && (reflect == invoke.ProtocolGRPC || !o.Reflect) {
+	callsGRPC := o.flags != reflectProtocolFlags && call == invoke.ProtocolGRPC
+	reflectsGRPC := o.Reflect && reflect == invoke.ProtocolGRPC
+	if o.HTTP1 && callsGRPC && (reflectsGRPC || !o.Reflect) {
 		return usagef(errors.New("--http1 is for --protocol grpc-web or connect: gRPC needs HTTP/2"))
 	}
 	ht, isURL, err := invoke.ParseHTTPTarget(o.Target)
 	if err != nil {
 		return usagef(err)
 	}
-	if isURL && ht.Prefix != "" && (call == invoke.ProtocolGRPC || (o.Reflect && reflect == invoke.ProtocolGRPC)) {
-		return usagef(fmt.Errorf("target %q has a path, which gRPC cannot use: give --protocol grpc-web or connect (and --reflect-protocol, or --proto/--protoset)", o.Target))
+	if isURL && ht.Prefix != "" && (callsGRPC || reflectsGRPC) {
+		return usagef(fmt.Errorf("target %q has a path, which gRPC cannot use: %s", o.Target, o.pathHint(callsGRPC)))
 	}
 	return nil
+}
+
+// pathHint says how to reach a target with a path, naming only flags the
+// verb has.
+func (o *connOptions) pathHint(callsGRPC bool) string {
+	switch {
+	case o.flags == allProtocolFlags && callsGRPC:
+		return "give --protocol grpc-web or connect (and --reflect-protocol, or --proto/--protoset)"
+	case o.flags == noProtocolFlags && callsGRPC:
+		return "this verb reaches the server over gRPC only: give its address without a path"
+	default:
+		return "give --reflect-protocol grpc-web or connect, or the schema with --proto or --protoset"
+	}
 }
 
 // plaintext reports whether to connect without TLS: --plaintext, or an

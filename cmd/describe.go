@@ -39,6 +39,7 @@ SYMBOL, describe every service. A method may be written pkg.Service/Method.`,
 		},
 	}
 	opts.Conn.addFlags(cmd.Flags())
+	opts.Conn.addReflectProtocolFlags(cmd.Flags())
 	return cmd
 }
 

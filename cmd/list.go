@@ -47,6 +47,7 @@ name a line, sorted. Given a SERVICE, list its methods instead.`,
 		},
 	}
 	opts.Conn.addFlags(cmd.Flags())
+	opts.Conn.addReflectProtocolFlags(cmd.Flags())
 	return cmd
 }
 
