@@ -98,6 +98,15 @@ and path, the gRPC method, its status and the latency (--quiet: none).`,
 }
 
 func runGateway(ctx context.Context, opts *GatewayOptions) error {
+	// SIGHUP is taken from the start: one sent while the first discovery
+	// runs would otherwise end the process. It reloads once serving starts.
+	hangup := opts.hangup
+	if hangup == nil {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGHUP)
+		defer signal.Stop(ch)
+		hangup = ch
+	}
 	dopts, err := opts.Conn.dialOptions()
 	if err != nil {
 		return err
@@ -145,19 +154,12 @@ func runGateway(ctx context.Context, opts *GatewayOptions) error {
 	}
 	fmt.Fprintf(opts.IO.Out, "listening on %s\n", lis.Addr())
 	fmt.Fprintf(opts.IO.Out, "serving %s://%s as REST, gRPC-web, Connect and gRPC: %s\n", scheme, lis.Addr(), strings.Join(g.Services(), ", "))
-	return serveGateway(ctx, opts, g, g.Server(tlsCfg), lis)
+	return serveGateway(ctx, opts, g, g.Server(tlsCfg), lis, hangup)
 }
 
-// serveGateway serves until ctx ends (Ctrl-C), reloading the schema on
-// SIGHUP.
-func serveGateway(ctx context.Context, opts *GatewayOptions, g *gateway.Gateway, srv *http.Server, lis net.Listener) error {
-	hangup := opts.hangup
-	if hangup == nil {
-		ch := make(chan os.Signal, 1)
-		signal.Notify(ch, syscall.SIGHUP)
-		defer signal.Stop(ch)
-		hangup = ch
-	}
+// serveGateway serves until ctx ends (Ctrl-C), reloading the schema when
+// hangup delivers (SIGHUP).
+func serveGateway(ctx context.Context, opts *GatewayOptions, g *gateway.Gateway, srv *http.Server, lis net.Listener, hangup <-chan os.Signal) error {
 	served := make(chan error, 1)
 	go func() {
 		if srv.TLSConfig != nil {

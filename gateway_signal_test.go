@@ -1,0 +1,55 @@
+//go:build unix
+
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/grpcx/grpcx/internal/testutil"
+)
+
+// TestGatewayHangupWhileStarting sends SIGHUP while the gateway's first
+// discovery waits on a server that never answers: the gateway must not die
+// of it, and end as the failed start-up says, with its message.
+func TestGatewayHangupWhileStarting(t *testing.T) {
+	grpcx, err := exec.LookPath("grpcx") // the test binary, set up by testscript.Main
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent := testutil.SilentListener(t)
+	cmd := exec.Command(grpcx, "gateway", "--plaintext", "--connect-timeout", "2", "--listen", "127.0.0.1:0", silent)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	time.Sleep(500 * time.Millisecond) // well inside the 2 s the connection is allowed
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	var werr error
+	select {
+	case werr = <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the gateway did not end after its connect timeout")
+	}
+	var ee *exec.ExitError
+	if !errors.As(werr, &ee) {
+		t.Fatalf("gateway exited with %v, want the exit code of a failed connection; stderr:\n%s", werr, &stderr)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		t.Fatalf("the gateway was killed by %v; stderr:\n%s", ws.Signal(), &stderr)
+	}
+	if ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "cannot connect") {
+		t.Errorf("exit code %d, stderr:\n%s\nwant 1 and the connection error", ee.ExitCode(), &stderr)
+	}
+}
