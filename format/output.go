@@ -28,7 +28,9 @@ const (
 	// JSONL prints each message as compact JSON on one line.
 	JSONL Output = "jsonl"
 	// Text prints each message in protobuf text format, messages separated
-	// by an empty line.
+	// by an empty line. A message with no field set, which text format
+	// renders as nothing, is printed as the comment "# empty message", so
+	// that it can be seen and counted and the output still parses.
 	Text Output = "text"
 )
 
@@ -91,10 +93,18 @@ func NewFormatter(opts Options) (*Formatter, error) {
 	}, nil
 }
 
+// emptyTextMessage stands for a message text format renders as nothing: a
+// comment, which text-format parsers skip.
+const emptyTextMessage = "# empty message\n"
+
 // Append appends the rendering of m, with its trailing newline, to dst.
 func (f *Formatter) Append(dst []byte, m proto.Message) ([]byte, error) {
 	if f.output == Text {
-		return f.text.MarshalAppend(dst, m) // ends with a newline already
+		out, err := f.text.MarshalAppend(dst, m) // ends with a newline already
+		if err == nil && len(out) == len(dst) {
+			out = append(out, emptyTextMessage...)
+		}
+		return out, err
 	}
 	var err error
 	f.scratch, err = f.json.MarshalAppend(f.scratch[:0], m)

@@ -9,6 +9,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/grpcx/grpcx/format"
 	"github.com/grpcx/grpcx/testserver/testpb"
@@ -46,6 +48,28 @@ func TestCallPrinterFlushesEachResponse(t *testing.T) {
 	}
 	if p.Header.Get("x-h")[0] != "1" || p.Trailer.Get("x-t")[0] != "2" || p.Status.Code() != codes.OK {
 		t.Errorf("kept header %v, trailer %v, status %v", p.Header, p.Trailer, p.Status)
+	}
+}
+
+// TestCallPrinterShowsEmptyTextMessages: text format renders a message
+// with no field set as nothing, so a stream of them would print blank
+// lines, and one empty response nothing at all.
+func TestCallPrinterShowsEmptyTextMessages(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	p := format.NewCallPrinter(&out, io.Discard, newFormatter(t, format.Options{Output: format.Text}), format.DefaultFlushDelay)
+	p.OnReceiveResponse(dynamicOf(t, &testpb.EchoResponse{}))
+	p.OnReceiveResponse(dynamicOf(t, &testpb.EchoResponse{Number: 2}))
+	p.OnReceiveResponse(dynamicOf(t, &testpb.EchoResponse{}))
+	p.OnReceiveTrailers(status.New(codes.OK, ""), nil)
+	shape := regexp.MustCompile(`^# empty message\n\nnumber: +2\n\n# empty message\n$`)
+	if !shape.MatchString(out.String()) {
+		t.Fatalf("output %q, want each empty message shown as a comment (%s)", out.String(), shape)
+	}
+	// The output still parses as text format: the comment is skipped.
+	var back testpb.EchoResponse
+	if err := prototext.Unmarshal([]byte(strings.SplitN(out.String(), "\n\n", 2)[0]), &back); err != nil || proto.Size(&back) != 0 {
+		t.Errorf("the empty message's text parses to %v, %v; want an empty message", &back, err)
 	}
 }
 
