@@ -181,7 +181,7 @@ func (s *Session) cmdTemplate(_ context.Context, args string) error {
 	default:
 		return fmt.Errorf("%s is %s, not a message or method", d.FullName(), descsource.KindName(d))
 	}
-	fmt.Fprintln(s.out, Template(md))
+	fmt.Fprintln(s.out, format.Template(md))
 	return nil
 }
 

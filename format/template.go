@@ -1,4 +1,4 @@
-package repl
+package format
 
 import (
 	"encoding/json"
