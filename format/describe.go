@@ -33,6 +33,31 @@ func withArticle(noun string) string {
 	return "a " + noun
 }
 
+// WriteTemplates writes the [Template] of each message, or of each
+// method's request, one after another: together they are a stream of
+// requests. Any other kind of descriptor is an error, found before
+// anything is written.
+func WriteTemplates(w io.Writer, ds []protoreflect.Descriptor) error {
+	mds := make([]protoreflect.MessageDescriptor, len(ds))
+	for i, d := range ds {
+		switch d := d.(type) {
+		case protoreflect.MessageDescriptor:
+			mds[i] = d
+		case protoreflect.MethodDescriptor:
+			mds[i] = d.Input()
+		default:
+			return fmt.Errorf("%s is %s, not a message or method: there is no template of it", d.FullName(), withArticle(descsource.KindName(d)))
+		}
+	}
+	var out strings.Builder
+	for _, md := range mds {
+		out.WriteString(Template(md))
+		out.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, out.String())
+	return err
+}
+
 // WriteDescriptions writes each descriptor as [Describe] renders it, an
 // empty line between them.
 func WriteDescriptions(w io.Writer, ds []protoreflect.Descriptor) error {
