@@ -65,15 +65,14 @@ func (c *Calls) Callers(n int) ([]Caller, error) {
 		if c.Requests.Templated() {
 			ic.exp = c.Requests.newExpander(i)
 		}
-		ic.next = ic.send.next // bound once: a method value allocates
 		callers[i] = ic
 	}
 	return callers, nil
 }
 
 // invokeCaller is the Caller of one worker. Without a template a call
-// allocates nothing of its own: the encoded request is handed to the
-// message invoke creates as its unknown fields, which protobuf writes out
+// allocates only its sender: the encoded request is handed to the message
+// invoke creates as its unknown fields, which protobuf writes out
 // unchanged, so the server receives exactly the bytes of the parsed request
 // and no call walks a message by reflection to build it.
 type invokeCaller struct {
@@ -82,8 +81,6 @@ type invokeCaller struct {
 	cc    grpc.ClientConnInterface
 	kind  invoke.Kind
 	exp   *expander // nil without a template
-	send  sender
-	next  invoke.RequestSupplier
 	h     countingHandler
 }
 
@@ -104,23 +101,19 @@ func (c *invokeCaller) Call(ctx context.Context, n int64) (Outcome, error) {
 
 // supplier returns the request supplier of call n.
 func (c *invokeCaller) supplier(n int64) (invoke.RequestSupplier, error) {
-	// invoke asks for a client or bidi stream's requests on a goroutine
-	// that can outlive the call, so such a call has a sender and buffers
-	// of its own.
-	bidi := c.kind == invoke.Bidi || c.kind == invoke.ClientStreaming
-	if bidi && c.exp != nil {
+	// invoke asks for requests, of every kind of call, on a goroutine
+	// that can outlive the call (one whose deadline passed first), so
+	// each call has a sender and buffers of its own: shared, the next
+	// call's requests could go to that goroutine and the call send an
+	// empty request.
+	if c.exp != nil {
 		c.exp.encoded = nil
 	}
 	values, err := c.values(n)
 	if err != nil {
 		return nil, err
 	}
-	s, next := &c.send, c.next
-	if bidi {
-		s = &sender{}
-		next = s.next
-	}
-	*s = sender{values: values, count: 1}
+	s := &sender{values: values, count: 1}
 	switch c.kind {
 	case invoke.ClientStreaming, invoke.Bidi:
 		if s.count = c.calls.StreamMessages; s.count <= 0 {
@@ -129,7 +122,7 @@ func (c *invokeCaller) supplier(n int64) (invoke.RequestSupplier, error) {
 	default:
 		s.base = int(n % int64(len(values)))
 	}
-	return next, nil
+	return s.next, nil
 }
 
 // values returns the encoded requests of call n.

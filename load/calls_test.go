@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -106,6 +107,38 @@ func TestCallsUnaryValuesInTurn(t *testing.T) {
 	}
 	if got := strings.Join(rec.messages(), ""); got != "ababababab" {
 		t.Errorf("server saw %q, want the two values in turn", got)
+	}
+}
+
+// TestCallsTimedOutReaderKeepsItsRequests: invoke reads a unary call's
+// request on a goroutine that outlives a call whose deadline passed first.
+// Sharing a sender with the worker's next call, it could take that call's
+// request, and the next call sent an empty one.
+func TestCallsTimedOutReaderKeepsItsRequests(t *testing.T) {
+	cc, rec := startRecordingServer(t)
+	m := method(t, "Unary")
+	for _, data := range []string{`{"message":"a"} {"message":"b"}`, `{"message":"r{{.RequestNumber}}"}`} {
+		rec.mu.Lock()
+		rec.reqs = nil
+		rec.mu.Unlock()
+		reqs, err := NewRequests(data, m.Input(), format.ParseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := &Calls{Conns: []grpc.ClientConnInterface{cc}, Method: m, Requests: reqs, Timeout: 150 * time.Microsecond}
+		callers, err := calls.Callers(4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Run(t.Context(), Options{Requests: 4000}, callers); err != nil {
+			t.Fatal(err)
+		}
+		got := rec.messages()
+		for _, s := range got {
+			if s != "a" && s != "b" && !strings.HasPrefix(s, "r") {
+				t.Fatalf("with %s the server received a request with message %q (of %d); every one is a, b or r<N>", data, s, len(got))
+			}
+		}
 	}
 }
 
