@@ -94,8 +94,9 @@ func Run(ctx context.Context, opts Options, callers []Caller) (*Result, error) {
 		return nil, err
 	}
 	workers := make([]*worker, len(callers))
+	messages := newFailureMessages()
 	for i, c := range callers {
-		workers[i] = newWorker(c)
+		workers[i] = newWorker(c, messages)
 	}
 	prog := startProgress(opts, workers)
 	defer prog.stop()
@@ -107,7 +108,7 @@ func Run(ctx context.Context, opts Options, callers []Caller) (*Result, error) {
 	p := &phase{limit: opts.Requests, offset: opts.Warmup, duration: opts.Duration, rps: opts.RPS}
 	elapsed := p.run(ctx, workers, true)
 	prog.stop()
-	res := merge(workers, elapsed)
+	res := merge(workers, messages, elapsed)
 	res.Requested = opts.Requests
 	res.ServerHeader = opts.ServerHeader
 	res.Interrupted = ctx.Err() != nil

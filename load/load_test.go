@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,6 +91,33 @@ func TestRunCounts(t *testing.T) {
 	}
 	if inBuckets != res.Count {
 		t.Errorf("histogram holds %d calls, want %d", inBuckets, res.Count)
+	}
+}
+
+// TestFailureMessagesAcrossWorkers: a message is counted whichever worker
+// saw it, even one that had seen ten other messages first, and only what
+// the run does not list is unlisted.
+func TestFailureMessagesAcrossWorkers(t *testing.T) {
+	t.Parallel()
+	messages := newFailureMessages()
+	w0, w1 := newWorker(nil, messages), newWorker(nil, messages)
+	fail := func(w *worker, text string) {
+		w.record(time.Millisecond, Outcome{}, status.Error(codes.NotFound, text))
+	}
+	fail(w1, "common")
+	for i := range 10 {
+		fail(w0, fmt.Sprint("m", i))
+	}
+	for range 5 {
+		fail(w0, "common")
+	}
+	fail(w0, "rare") // with m9, past the ten the run lists
+	res := merge([]*worker{w0, w1}, messages, time.Second)
+	if len(res.Messages) != maxMessages || res.Messages[0].Text != "NotFound: common" || res.Messages[0].Count != 6 {
+		t.Errorf("messages %+v; want %d, the first NotFound: common with all 6 of its failures", res.Messages, maxMessages)
+	}
+	if res.Unlisted != 2 || res.Errors != 17 {
+		t.Errorf("unlisted %d of %d errors; want 2 (m9 and rare) of 17", res.Unlisted, res.Errors)
 	}
 }
 
@@ -269,7 +297,7 @@ func TestParseOutput(t *testing.T) {
 // The engine's share of a call (claiming it, timing it, recording it)
 // allocates nothing, so a run costs what its calls cost.
 func TestHotPathAllocations(t *testing.T) {
-	w := newWorker(nil)
+	w := newWorker(nil, newFailureMessages())
 	p := &phase{stop: make(chan struct{})}
 	out := Outcome{Responses: 1, Server: "1234"}
 	w.record(time.Millisecond, out, nil) // the first sighting of a server adds it

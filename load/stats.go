@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,7 +19,7 @@ const (
 	minLatency  = 1
 	maxLatency  = int64(10 * time.Minute / time.Microsecond)
 	sigFigs     = 3
-	maxMessages = 10 // distinct failure messages each worker keeps
+	maxMessages = 10 // distinct failure messages a run lists
 )
 
 func newHistogram() *hdrhistogram.Histogram {
@@ -26,7 +27,8 @@ func newHistogram() *hdrhistogram.Histogram {
 }
 
 // A worker is one goroutine of a run with its own caller and statistics, so
-// that recording a call takes no lock.
+// that recording a call takes no lock; only a failure's message is counted
+// in the table the workers share.
 type worker struct {
 	caller Caller
 	pacer  *time.Timer // made on first use by a rate-limited run
@@ -36,22 +38,52 @@ type worker struct {
 	other     map[codes.Code]int64 // codes beyond the standard ones
 	responses int64
 	servers   map[string]int64
-	messages  map[string]*ErrorMessage
-	unlisted  int64
+	messages  *failureMessages
 
 	// done and failed are read by the progress line while the worker runs.
 	done, failed atomic.Int64
 	_            [64]byte // keeps other workers' fields off these counters' cache line
 }
 
-func newWorker(c Caller) *worker {
+func newWorker(c Caller, messages *failureMessages) *worker {
 	return &worker{
 		caller:   c,
 		hist:     newHistogram(),
 		other:    map[codes.Code]int64{},
 		servers:  map[string]int64{},
-		messages: map[string]*ErrorMessage{},
+		messages: messages,
 	}
+}
+
+// failureMessages counts a run's failures by message: the first
+// maxMessages distinct ones each, the rest together. The workers share it,
+// so that a message is counted whichever worker saw it, and listed in the
+// order the run first saw it.
+type failureMessages struct {
+	mu       sync.Mutex
+	byText   map[string]*ErrorMessage
+	list     []*ErrorMessage
+	unlisted int64
+}
+
+func newFailureMessages() *failureMessages {
+	return &failureMessages{byText: map[string]*ErrorMessage{}}
+}
+
+func (f *failureMessages) add(text string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if m := f.byText[text]; m != nil {
+		m.Count++
+		return
+	}
+	if len(f.list) == maxMessages {
+		f.unlisted++
+		return
+	}
+	m := &ErrorMessage{Text: text, Count: 1}
+	f.byText[text] = m
+	f.list = append(f.list, m)
 }
 
 func (w *worker) timer() *time.Timer {
@@ -88,16 +120,7 @@ func (w *worker) fail(err error) {
 	} else {
 		w.other[c]++
 	}
-	text := st.Code().String() + ": " + st.Message()
-	if m := w.messages[text]; m != nil {
-		m.Count++
-		return
-	}
-	if len(w.messages) == maxMessages {
-		w.unlisted++
-		return
-	}
-	w.messages[text] = &ErrorMessage{Text: text, Count: 1, first: time.Now()}
+	w.messages.add(st.Code().String() + ": " + st.Message())
 }
 
 // Result is what the counted calls of a run did.
@@ -118,8 +141,8 @@ type Result struct {
 	// Messages are the distinct failures ("NotFound: no such thing"), in
 	// the order they were first seen, with their counts.
 	Messages []ErrorMessage
-	// Unlisted counts failures whose message is not in Messages: each
-	// worker keeps only its first ten distinct messages.
+	// Unlisted counts failures whose message is not in Messages, which
+	// lists only the run's first ten distinct messages.
 	Unlisted int64
 	// Servers counts the calls by the process that served them, as the
 	// Caller named it (the [Options.ServerHeader] header's value).
@@ -136,17 +159,15 @@ type Result struct {
 type ErrorMessage struct {
 	Text  string
 	Count int64
-	first time.Time
 }
 
-// merge adds up the workers' statistics.
-func merge(workers []*worker, elapsed time.Duration) *Result {
+// merge adds up the workers' statistics and the failure messages they
+// counted.
+func merge(workers []*worker, messages *failureMessages, elapsed time.Duration) *Result {
 	r := &Result{Duration: elapsed, Status: map[codes.Code]int64{}, Servers: map[string]int64{}, latency: newHistogram()}
-	byText := map[string]*ErrorMessage{}
 	for _, w := range workers {
 		r.latency.Merge(w.hist)
 		r.Responses += w.responses
-		r.Unlisted += w.unlisted
 		for c, n := range w.codes {
 			if n > 0 {
 				r.Status[codes.Code(c)] += n
@@ -158,22 +179,13 @@ func merge(workers []*worker, elapsed time.Duration) *Result {
 		for s, n := range w.servers {
 			r.Servers[s] += n
 		}
-		for text, m := range w.messages {
-			if have := byText[text]; have != nil {
-				have.Count += m.Count
-				if m.first.Before(have.first) {
-					have.first = m.first
-				}
-			} else {
-				cp := *m
-				byText[text] = &cp
-			}
-		}
 	}
-	for _, m := range byText {
+	messages.mu.Lock()
+	for _, m := range messages.list {
 		r.Messages = append(r.Messages, *m)
 	}
-	slices.SortFunc(r.Messages, func(a, b ErrorMessage) int { return a.first.Compare(b.first) })
+	r.Unlisted = messages.unlisted
+	messages.mu.Unlock()
 	r.Count = r.latency.TotalCount()
 	r.Errors = r.Count - r.Status[codes.OK]
 	return r
