@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"time"
 
@@ -119,6 +120,8 @@ func (o *BenchOptions) check() error {
 	switch {
 	case o.Requests < 0, o.Warmup < 0, o.Duration < 0, o.RPS < 0, o.StreamMessages < 0:
 		return usagef(errors.New("-n, -z, --rps, --warmup and --stream-messages must not be negative"))
+	case math.IsNaN(o.RPS) || math.IsInf(o.RPS, 0):
+		return usagef(fmt.Errorf("--rps %v: want a number of requests per second", o.RPS))
 	case o.Requests == 0 && o.Duration == 0:
 		return usagef(errors.New("-n 0 needs -z DURATION to know when to stop"))
 	case o.Concurrency < 1:

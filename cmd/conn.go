@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -167,12 +168,26 @@ func (o *connOptions) check() error {
 		name string
 		val  float64
 	}{{"--connect-timeout", o.ConnectTimeout}, {"--keepalive-time", o.KeepaliveTime}, {"--max-time", o.MaxTime}} {
-		if v.val < 0 {
-			return usagef(fmt.Errorf("%s must not be negative", v.name))
+		if err := checkSeconds(v.name, v.val); err != nil {
+			return err
 		}
 	}
 	if o.MaxMsgSize < 0 {
 		return usagef(errors.New("--max-msg-sz must not be negative"))
+	}
+	return nil
+}
+
+// maxSeconds is the most a SECONDS flag takes: about 31 years, well inside
+// what a time.Duration holds (292 years).
+const maxSeconds = 1e9
+
+// checkSeconds reports a SECONDS flag's value that is not a number of
+// seconds from 0 to maxSeconds: NaN, infinities and values past what a
+// duration holds would otherwise turn into no limit at all.
+func checkSeconds(name string, v float64) error {
+	if math.IsNaN(v) || v < 0 || v > maxSeconds {
+		return usagef(fmt.Errorf("%s %v: want a number of seconds from 0 to %g", name, v, float64(maxSeconds)))
 	}
 	return nil
 }

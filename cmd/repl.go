@@ -56,6 +56,9 @@ its call, up to an empty line. Any failing command makes the exit code 1.`,
 			if err := checkCompress(opts.Compress); err != nil {
 				return err
 			}
+			if err := checkSeconds("--deadline", opts.Deadline); err != nil {
+				return err
+			}
 			if opts.Conn.Target != "" || opts.Conn.hasFiles() {
 				if err := opts.Conn.check(); err != nil {
 					return err

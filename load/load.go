@@ -17,7 +17,9 @@ package load
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,6 +79,8 @@ func (o *Options) check(workers int) error {
 		return errors.New("a run needs at least one worker")
 	case o.Requests < 0 || o.Warmup < 0 || o.Duration < 0 || o.RPS < 0:
 		return errors.New("requests, warm-up, duration and rate must not be negative")
+	case math.IsNaN(o.RPS) || math.IsInf(o.RPS, 0):
+		return fmt.Errorf("rate %v is not a number of calls per second", o.RPS)
 	case o.Requests == 0 && o.Duration == 0:
 		return ErrNoLimit
 	}
@@ -166,8 +170,12 @@ func (p *phase) claim() (int64, bool) {
 // pace waits until call i of the phase is due under the rate limit, and
 // reports false if the phase stopped meanwhile. Calls are due at fixed
 // times from the start, so a stall is caught up and the average rate holds.
+// Call i is due at (i+1)/rps, not i/rps: n calls then span n/rps, so the
+// rate measured over the phase stays under the limit.
 func (p *phase) pace(i int64, timer *time.Timer) bool {
-	due := p.start.Add(time.Duration(float64(i) * float64(time.Second) / p.rps))
+	// A tiny rate puts the due time past what a duration holds; it is
+	// then as good as never (the phase's duration or ctx ends it).
+	due := p.start.Add(time.Duration(min(float64(i+1)*float64(time.Second)/p.rps, 1<<62)))
 	wait := time.Until(due)
 	if wait <= 0 {
 		return true

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -149,6 +150,34 @@ func TestRunRate(t *testing.T) {
 	}
 }
 
+// TestRunRateFewCalls: n calls under a limit of r a second span at least
+// n/r, so the measured rate is never over the limit, however few they are.
+// (Due at i/r, 10 calls at 100/s spanned 90 ms: 111/s.)
+func TestRunRateFewCalls(t *testing.T) {
+	t.Parallel()
+	callers, _ := fakeCallers(2, 0, nil)
+	res, err := Run(t.Context(), Options{Requests: 10, RPS: 100}, callers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rps := res.RPS(); res.Count != 10 || rps > 100 {
+		t.Errorf("%d calls at %.1f/s, want 10 at no more than the limit of 100/s", res.Count, rps)
+	}
+}
+
+// TestRunTinyRate: a rate so low that the first call's due time is past
+// what a duration holds makes no call, rather than no limit.
+func TestRunTinyRate(t *testing.T) {
+	t.Parallel()
+	callers, calls := fakeCallers(1, 0, nil)
+	if _, err := Run(t.Context(), Options{Requests: 3, RPS: 1e-10, Duration: 50 * time.Millisecond}, callers); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("made %d calls at one per 317 years within 50 ms", n)
+	}
+}
+
 func TestRunInterrupted(t *testing.T) {
 	t.Parallel()
 	callers, _ := fakeCallers(3, 5*time.Millisecond, nil)
@@ -166,7 +195,7 @@ func TestRunInterrupted(t *testing.T) {
 func TestRunOptions(t *testing.T) {
 	t.Parallel()
 	callers, _ := fakeCallers(1, 0, nil)
-	for _, o := range []Options{{}, {Requests: -1}, {Requests: 1, RPS: -2}} {
+	for _, o := range []Options{{}, {Requests: -1}, {Requests: 1, RPS: -2}, {Requests: 1, RPS: math.NaN()}, {Requests: 1, RPS: math.Inf(1)}} {
 		if _, err := Run(t.Context(), o, callers); err == nil {
 			t.Errorf("Run(%+v) succeeded", o)
 		}

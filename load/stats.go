@@ -131,8 +131,9 @@ type Result struct {
 	Errors int64
 	// Responses is the number of response messages received.
 	Responses int64
-	// Duration is the time from the first call's start to the last call's
-	// end.
+	// Duration is the time from the start of the counted run to its last
+	// call's end: the first call's start without a rate limit; with one,
+	// the first call is due 1/RPS after it.
 	Duration time.Duration
 	// Requested is [Options.Requests]: 0 when the run was bounded by time.
 	Requested int64
