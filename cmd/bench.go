@@ -97,7 +97,7 @@ interrupted or could not start, 2 for command-line misuse.`,
 	opts.Conn.addFlags(cmd.Flags())
 	fl := cmd.Flags()
 	fl.Lookup("max-time").Usage = "`SECONDS` each call may take, sent to the server as its deadline (0: no limit)"
-	fl.StringVarP(&opts.Data, "data", "d", "", "request JSON: a literal, @FILE, or @- for standard input; a template when it contains {{")
+	fl.StringVarP(&opts.Data, "data", "d", "", "request JSON: a literal, @FILE, or @- for standard input; a template when it contains {{ (default: an empty request)")
 	fl.BoolVar(&opts.AllowUnknownFields, "allow-unknown-fields", false, "ignore JSON keys the request message does not have")
 	fl.Int64VarP(&opts.Requests, "requests", "n", 0, "`N` requests to count (default 200 unless -z is given)")
 	fl.DurationVarP(&opts.Duration, "duration", "z", 0, "run for `DURATION` (10s, 1m), then stop starting requests; with -n, the first limit wins")
@@ -204,8 +204,13 @@ func (o *BenchOptions) calls(ctx context.Context, s *session) (*load.Calls, erro
 }
 
 // data returns the request data, read whole: the requests are parsed
-// once, before the run.
+// once, before the run. Without -d it is an empty request, not standard
+// input as for call: a bench in a script or a loop must not wait for, or
+// take, input meant for something else; -d @- reads it.
 func (o *BenchOptions) data() (string, error) {
+	if !o.DataSet {
+		return "", nil
+	}
 	in, closeIn, err := openData(o.IO, o.Data, o.DataSet)
 	if err != nil {
 		return "", err
