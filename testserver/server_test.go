@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -224,6 +225,29 @@ func TestListenRemovesStaleSocket(t *testing.T) {
 		t.Fatalf("Listen over a stale socket: %v", err)
 	}
 	_ = lis.Close()
+}
+
+// TestListenKeepsLiveSocket: a socket a server still listens on is not
+// left behind. Taking it would cut that server off, and when that server
+// stopped it would remove the new one's socket in turn.
+func TestListenKeepsLiveSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "live.sock")
+	live, err := testserver.Listen("unix://" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	if lis, err := testserver.Listen("unix://" + path); err == nil {
+		lis.Close()
+		t.Fatal("Listen over a live socket succeeded")
+	} else if !strings.Contains(err.Error(), "a server is listening on it") {
+		t.Errorf("Listen over a live socket: %v, want it to say a server listens there", err)
+	}
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatalf("the live server's socket is gone: %v", err)
+	}
+	c.Close()
 }
 
 func TestListenErrors(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -182,6 +183,15 @@ func removeStaleSocket(path string) error {
 	}
 	if fi.Mode().Type() != fs.ModeSocket {
 		return fmt.Errorf("listen unix %q: file exists and is not a socket", path)
+	}
+	// Only a socket no server listens on is left behind: removing a live
+	// one would take it from its server, which, stopping later, would
+	// remove this server's in turn.
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return fmt.Errorf("listen unix %q: a server is listening on it", path)
+	} else if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("listen unix %q: %w", path, err)
 	}
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("remove stale socket: %w", err)
