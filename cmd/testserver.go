@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -69,6 +70,14 @@ plaintext.`,
 			}
 			if (opts.TLSCert == "") != (opts.TLSKey == "") {
 				return usagef(errors.New("--tls-cert and --tls-key go together"))
+			}
+			// Without TLS these would be ignored, and the server would
+			// serve plaintext to a user who asked for client certificates.
+			if opts.MTLS && !opts.TLS {
+				return usagef(errors.New("--mtls needs --tls (it requires client certificates signed by the CA --tls generates)"))
+			}
+			if opts.ClientCA != "" && !opts.TLS && opts.TLSCert == "" {
+				return usagef(errors.New("--client-ca needs --tls or --tls-cert: client certificates are checked only over TLS"))
 			}
 			if err := opts.checkProcs(c.Flags()); err != nil {
 				return err
@@ -145,10 +154,14 @@ func (o *TestserverOptions) generateCerts() (*testserver.CertFiles, error) {
 	return files, nil
 }
 
-// listenAddr is a listener's address written as a grpcx target.
+// listenAddr is a listener's address written as a grpcx target: unix:path
+// for a relative socket path, since unix://rel.sock would read as a host.
 func listenAddr(lis net.Listener) string {
-	if lis.Addr().Network() == "unix" {
-		return "unix://" + lis.Addr().String()
+	if lis.Addr().Network() != "unix" {
+		return lis.Addr().String()
 	}
-	return lis.Addr().String()
+	if path := lis.Addr().String(); !strings.HasPrefix(path, "/") {
+		return "unix:" + path
+	}
+	return "unix://" + lis.Addr().String()
 }
