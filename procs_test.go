@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -126,6 +128,23 @@ func TestTestserverProcs(t *testing.T) {
 	if len(s.pids) != 3 {
 		t.Fatalf("pids %v, want 3", s.pids)
 	}
+	// Ctrl-C on a terminal goes to the foreground process group: only the
+	// supervisor may be in it, to stop the children gracefully itself.
+	own, _ := syscall.Getpgid(s.cmd.Process.Pid)
+	for _, pid := range s.pids {
+		if pg, err := syscall.Getpgid(pid); err != nil || pg == own {
+			t.Errorf("server process %d is in process group %d (%v), the supervisor's", pid, pg, err)
+		}
+	}
+	// A second supervisor cannot take the port over (one that could would
+	// serve until the timeout).
+	var stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if code := cmd.Main(ctx, []string{"testserver", "--procs", "2", "--listen", s.addr}, nil, io.Discard, &stderr); code == 0 ||
+		!strings.Contains(stderr.String(), "address already in use") {
+		t.Errorf("a second testserver --procs on %s: exit %d, %s; want address already in use", s.addr, code, &stderr)
+	}
 	// The calls of one connection all go to one process...
 	if servers := benchServers(t, s.addr, 1); len(servers) != 1 {
 		t.Errorf("one connection reached %d processes: %v", len(servers), servers)
@@ -173,4 +192,48 @@ func TestTestserverProcsRestarts(t *testing.T) {
 			t.Fatal("no replacement process within 15s")
 		}
 	}
+}
+
+// TestTestserverProcsStoppedWhileStarting: SIGTERM while the supervisor
+// waits for its first server process to listen is a normal stop (exit 0),
+// not a failure to start.
+func TestTestserverProcsStoppedWhileStarting(t *testing.T) {
+	if !testserver.ReusePortSupported {
+		t.Skip("--procs needs SO_REUSEPORT as Linux has it")
+	}
+	c := exec.Command("grpcx", "testserver", "--procs", "2", "--listen", "127.0.0.1:0")
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The first child exists: the supervisor has its signal handler and
+	// is waiting for the child to say it listens.
+	// (Each thread has its own list of the children it forked.)
+	children := "/proc/" + strconv.Itoa(c.Process.Pid) + "/task/*/children"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if hasChild(children) {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = c.Process.Kill()
+			t.Fatal("the supervisor started no server process within 10 s")
+		}
+	}
+	_ = c.Process.Signal(syscall.SIGTERM)
+	if err := c.Wait(); err != nil {
+		t.Errorf("testserver --procs stopped while starting: %v\nstdout: %s\nstderr: %s", err, &stdout, &stderr)
+	}
+}
+
+// hasChild reports whether any of the children files pattern matches
+// names a process.
+func hasChild(pattern string) bool {
+	files, _ := filepath.Glob(pattern)
+	for _, f := range files {
+		if b, _ := os.ReadFile(f); len(bytes.TrimSpace(b)) > 0 {
+			return true
+		}
+	}
+	return false
 }

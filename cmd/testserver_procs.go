@@ -100,6 +100,9 @@ func (o *TestserverOptions) superviseProcs(ctx context.Context, cert, key, clien
 	defer sup.stopAll()
 	addr, err := sup.startAll(ctx, o.Procs)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while starting: a normal stop
+		}
 		return err
 	}
 	fmt.Fprintf(o.IO.Out, "listening on %s\n", addr)
@@ -213,6 +216,9 @@ func (s *supervisor) watch(ctx context.Context) error {
 			}
 			fmt.Fprintf(s.stderr, "grpcx testserver: process %d exited (%v); starting another\n", c.cmd.Process.Pid, c.err)
 			if err := s.restart(ctx, i); err != nil {
+				if ctx.Err() != nil {
+					return nil // interrupted while restarting
+				}
 				return err
 			}
 		}

@@ -63,6 +63,14 @@ func ReservePort(addr string) (*PortReservation, error) {
 		return nil, fmt.Errorf("reserve %q: %w", addr, err)
 	}
 	sa, family := sockaddr(tcp)
+	if tcp.Port != 0 {
+		// SO_REUSEPORT would let any socket of the same user share the
+		// port, another supervisor's included: first see that no one
+		// holds it.
+		if err := bindOnce(family, sa); err != nil {
+			return nil, fmt.Errorf("reserve %q: %w", addr, err)
+		}
+	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("reserve %q: %w", addr, err)
@@ -77,6 +85,20 @@ func ReservePort(addr string) (*PortReservation, error) {
 		return nil, fmt.Errorf("reserve %q: %w", addr, err)
 	}
 	return &PortReservation{fd: fd, addr: net.JoinHostPort(host, strconv.Itoa(port(bound)))}, nil
+}
+
+// bindOnce binds a plain socket to sa and closes it: it fails with
+// EADDRINUSE when any socket holds the address.
+func bindOnce(family int, sa unix.Sockaddr) error {
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if _, ok := sa.(*unix.SockaddrInet6); ok {
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
+	}
+	return unix.Bind(fd, sa)
 }
 
 func reserve(fd int, sa unix.Sockaddr) error {
