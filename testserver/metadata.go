@@ -77,12 +77,24 @@ func appendResponseMetadata(md metadata.MD, entries map[string]string) error {
 	return nil
 }
 
+// reservedHeaders cannot be response metadata: HTTP/2 forbids the
+// connection-specific ones (RFC 9113, 8.2.2), which break the stream, and
+// grpc-go drops those it sets itself, which would vanish from a call that
+// succeeds.
+var reservedHeaders = map[string]bool{
+	"connection": true, "keep-alive": true, "proxy-connection": true, "transfer-encoding": true, "upgrade": true,
+	"te": true, "content-type": true, "user-agent": true,
+}
+
 func checkResponseMetadata(key, val string) error {
 	if key == "" {
 		return fmt.Errorf("empty metadata key")
 	}
 	if strings.HasPrefix(key, "grpc-") {
 		return fmt.Errorf("metadata key %q: the grpc- prefix is reserved", key)
+	}
+	if reservedHeaders[key] {
+		return fmt.Errorf("metadata key %q: HTTP/2 forbids it or gRPC sets it itself", key)
 	}
 	for _, r := range key {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {

@@ -318,7 +318,7 @@ func equalStrings(a, b []string) bool {
 
 func TestEchoMetadataRejectsBadKeys(t *testing.T) {
 	client := testClient(t)
-	for _, md := range []map[string]string{{"grpc-status": "0"}, {"bad key": "v"}, {"x-ok": "not\nprintable"}} {
+	for _, md := range []map[string]string{{"grpc-status": "0"}, {"bad key": "v"}, {"x-ok": "not\nprintable"}, {"connection": "close"}, {"te": "x"}, {"content-type": "text/plain"}} {
 		_, err := client.EchoMetadata(t.Context(), &testpb.MetadataRequest{ResponseTrailers: md})
 		wantCode(t, err, codes.InvalidArgument)
 	}
