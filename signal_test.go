@@ -3,8 +3,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -51,5 +53,52 @@ func TestGatewayHangupWhileStarting(t *testing.T) {
 	}
 	if ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "cannot connect") {
 		t.Errorf("exit code %d, stderr:\n%s\nwant 1 and the connection error", ee.ExitCode(), &stderr)
+	}
+}
+
+// TestDemoInterrupted: Ctrl-C during the tour stops it with a word to that
+// effect, not an error message about a cancelled context.
+func TestDemoInterrupted(t *testing.T) {
+	grpcx, err := exec.LookPath("grpcx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(grpcx, "demo")
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir())
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// The server stream step sends a message every 0.2 s: interrupt it.
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), `"message":"tick"`) {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("demo after Ctrl-C: %v, want exit code 1", err)
+	}
+	if !strings.Contains(out.String(), "# Interrupted: the tour stops here.") || strings.Contains(out.String(), "A client stream") {
+		t.Errorf("stdout:\n%s\nwant the tour to stop at the server stream, saying so", &out)
+	}
+	if strings.Contains(stderr.String(), "context canceled") {
+		t.Errorf("stderr: %s", &stderr)
 	}
 }
