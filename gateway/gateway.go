@@ -103,6 +103,8 @@ type routes struct {
 	// connectJSON are the paths of unary methods without the default
 	// REST rule (see defaultRules), served as Connect unary JSON instead.
 	connectJSON map[string]bool
+	// methods are the exposed methods' REST routes, by /pkg.Service/Method.
+	methods map[string]*methodRoutes
 }
 
 // New discovers the backend's schema and returns a gateway serving it.
@@ -179,7 +181,7 @@ func (g *Gateway) build(schema *Schema) (*routes, error) {
 		}
 		r.exposed[name] = true
 		r.names = append(r.names, name)
-		services = append(services, vanguard.NewServiceWithSchema(sd, g.transcodedHandler(),
+		services = append(services, vanguard.NewServiceWithSchema(sd, g.transcodedHandler(r),
 			vanguard.WithTargetProtocols(vanguard.ProtocolGRPC),
 			vanguard.WithTargetCodecs(vanguard.CodecProto),
 			// Not every gRPC server has gzip: vanguard decompresses.
@@ -192,6 +194,7 @@ func (g *Gateway) build(schema *Schema) (*routes, error) {
 	}
 	sort.Strings(r.names)
 	rules, left := defaultRules(schema.Services, r.exposed)
+	r.methods = methodBindings(schema.Services, r.exposed, rules)
 	for _, m := range left {
 		r.connectJSON[methodPath(m)] = true
 	}
@@ -306,7 +309,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Header.Set("Content-Type", "application/json")
 		}
 	}
-	routes.transcoder.ServeHTTP(rec, r)
+	routes.transcoder.ServeHTTP(rec, withRESTRequest(r))
 }
 
 // serveNative proxies a gRPC request whose service is exposed, or which
@@ -350,9 +353,23 @@ func (g *Gateway) backendHandler() http.Handler {
 // them (a server's own, say 17) would panic it, so it gets UNKNOWN, as a
 // gRPC client reads a code it does not know. Native gRPC passes through as
 // it is.
-func (g *Gateway) transcodedHandler() http.Handler {
+//
+// It also refuses a REST request whose query would set a field its route
+// binds to the path or the body (see queryConflict).
+func (g *Gateway) transcodedHandler(routes *routes) http.Handler {
 	backend := g.backendHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rr, ok := r.Context().Value(restRequestKey{}).(*restRequest); ok {
+			if mr := routes.methods[r.URL.Path]; mr != nil {
+				if msg := mr.queryConflict(rr); msg != "" {
+					if note := noteFrom(r.Context()); note != nil {
+						note.method, note.grpcStatus = strings.TrimPrefix(r.URL.Path, "/"), codes.InvalidArgument.String()
+					}
+					writeGRPCError(w, codes.InvalidArgument, msg)
+					return
+				}
+			}
+		}
 		defer func() {
 			// The proxy aborts when it cannot write the backend's answer
 			// on; here the writer is the transcoder's, which refuses a

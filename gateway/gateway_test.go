@@ -192,6 +192,38 @@ func TestREST(t *testing.T) {
 	})
 }
 
+// TestRESTQueryCannotOverrideRoute: a query parameter may set only fields
+// the route leaves to the query. The transcoder let it override the path
+// and the body (GET /v1/echo/hello?message=evil called with "evil"), which
+// defeats anything in front of the gateway that allows or denies by path.
+func TestRESTQueryCannotOverrideRoute(t *testing.T) {
+	url, _ := startGateway(t, startBackend(t), gateway.Options{})
+	for _, tt := range []struct{ method, path, body, want string }{
+		{"GET", "/v1/echo/hello?message=evil", "", `query parameter \"message\" would override {message}, which GET /v1/echo/{message} takes from the path`},
+		{"POST", "/v1/echo?message=evil", `{"message": "body"}`, `POST /v1/echo takes the whole request from the body`},
+		{"PUT", "/v1/types/7?f_int32=8", `{"name": "n"}`, `would override {f_int32}`},
+		{"PUT", "/v1/types/7?fInt32=8", `{"name": "n"}`, `query parameter \"fInt32\" would override {f_int32}`},
+		{"PUT", "/v1/types/7?nested.name=x", `{"name": "n"}`, `would override nested, which PUT /v1/types/{f_int32} takes from the body`},
+		{"POST", "/grpcx.test.v1.TestService/Unary?message=evil", `{"message": "default"}`, `takes the whole request from the body`},
+	} {
+		resp := do(t, tt.method, url+tt.path, tt.body)
+		if resp.status != http.StatusBadRequest || !strings.Contains(resp.body, tt.want) {
+			t.Errorf("%s %s: %d %s; want 400 saying %s", tt.method, tt.path, resp.status, resp.body, tt.want)
+		}
+	}
+	// What the route leaves to the query still works, in either spelling.
+	for _, tt := range []struct{ method, path, body, field string }{
+		{"GET", "/v1/echo/hello?number=3", "", "number"},
+		{"PUT", "/v1/types/7?fDouble=3", `{"name": "n"}`, "fDouble"},
+		{"PUT", "/v1/types/7?f_double=3", `{"name": "n"}`, "fDouble"},
+	} {
+		resp := do(t, tt.method, url+tt.path, tt.body)
+		if resp.status != http.StatusOK || jsonField(t, resp.body, tt.field) != 3.0 {
+			t.Errorf("%s %s: %d %s; want %s 3", tt.method, tt.path, resp.status, resp.body, tt.field)
+		}
+	}
+}
+
 func TestHeaders(t *testing.T) {
 	url, _ := startGateway(t, startBackend(t), gateway.Options{Header: http.Header{"X-Gateway": {"added"}}})
 	resp := do(t, "POST", url+"/v1/metadata", `{"responseHeaders": {"x-back": "b1"}}`, "X-Client", "c1", "Authorization", "Bearer t")

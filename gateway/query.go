@@ -1,0 +1,242 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// The transcoder lets a REST request's query parameters set any field,
+// those its route binds to the path or the body included, and the query
+// wins: GET /v1/echo/hello?message=evil calls with message "evil". That
+// defeats anything in front of the gateway that allows or denies by path.
+// The google.api.http rules give those fields to the path and the body, so
+// the gateway refuses a query parameter that would set one, with
+// INVALID_ARGUMENT (HTTP 400), before the call reaches the backend.
+
+// restRequest is what the query check needs of a REST request, kept in
+// its context for the transcoded call, which has a gRPC path of its own.
+type restRequest struct {
+	method, path string
+	query        url.Values
+}
+
+type restRequestKey struct{}
+
+// withRESTRequest keeps r's method, path and query in its context, when it
+// has a query.
+func withRESTRequest(r *http.Request) *http.Request {
+	if r.URL.RawQuery == "" {
+		return r
+	}
+	rr := &restRequest{method: r.Method, path: r.URL.Path, query: r.URL.Query()}
+	return r.WithContext(context.WithValue(r.Context(), restRequestKey{}, rr))
+}
+
+// binding is one HTTP route of a method: its verb, its path template and
+// what it takes from the body.
+type binding struct {
+	verb, template, body string
+}
+
+// bindingsOf returns the routes of rule and its additional bindings.
+func bindingsOf(rule *annotations.HttpRule) []binding {
+	var out []binding
+	add := func(r *annotations.HttpRule) {
+		var verb, path string
+		switch p := r.GetPattern().(type) {
+		case *annotations.HttpRule_Get:
+			verb, path = http.MethodGet, p.Get
+		case *annotations.HttpRule_Put:
+			verb, path = http.MethodPut, p.Put
+		case *annotations.HttpRule_Post:
+			verb, path = http.MethodPost, p.Post
+		case *annotations.HttpRule_Delete:
+			verb, path = http.MethodDelete, p.Delete
+		case *annotations.HttpRule_Patch:
+			verb, path = http.MethodPatch, p.Patch
+		case *annotations.HttpRule_Custom:
+			verb, path = p.Custom.GetKind(), p.Custom.GetPath()
+		default:
+			return
+		}
+		out = append(out, binding{verb: verb, template: path, body: r.GetBody()})
+	}
+	add(rule)
+	for _, b := range rule.GetAdditionalBindings() {
+		add(b)
+	}
+	return out
+}
+
+// methodRoutes are a method's REST routes.
+type methodRoutes struct {
+	method   protoreflect.MethodDescriptor
+	bindings []binding
+}
+
+// methodBindings returns the routes of the exposed methods, by
+// /pkg.Service/Method: their own google.api.http rules and the gateway's
+// default ones.
+func methodBindings(services []protoreflect.ServiceDescriptor, exposed map[string]bool, defaults []*annotations.HttpRule) map[string]*methodRoutes {
+	out := map[string]*methodRoutes{}
+	byName := map[protoreflect.FullName]*methodRoutes{}
+	for _, sd := range services {
+		if !exposed[string(sd.FullName())] {
+			continue
+		}
+		for i := 0; i < sd.Methods().Len(); i++ {
+			m := sd.Methods().Get(i)
+			mr := &methodRoutes{method: m}
+			if rule, ok := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule); ok && rule != nil {
+				mr.bindings = bindingsOf(rule)
+			}
+			out[methodPath(m)], byName[m.FullName()] = mr, mr
+		}
+	}
+	for _, rule := range defaults {
+		if mr, ok := byName[protoreflect.FullName(rule.GetSelector())]; ok {
+			mr.bindings = append(mr.bindings, bindingsOf(rule)...)
+		}
+	}
+	return out
+}
+
+// queryConflict returns why a query parameter of rr may not be used with
+// the method of routes, or "" when none conflicts.
+func (routes *methodRoutes) queryConflict(rr *restRequest) string {
+	m := routes.method
+	b, vars, ok := matchBinding(routes.bindings, rr.method, rr.path)
+	if !ok {
+		return "" // not a REST route: Connect's GET, say, has a query of its own
+	}
+	route := b.verb + " " + b.template
+	keys := make([]string, 0, len(rr.query))
+	for k := range rr.query {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if b.body == "*" {
+			return fmt.Sprintf("query parameter %q: %s takes the whole request from the body, so no field can be set in the query; put it in the body", k, route)
+		}
+		field := fieldPath(m.Input(), k)
+		for _, v := range vars {
+			if overlaps(field, v) {
+				return fmt.Sprintf("query parameter %q would override {%s}, which %s takes from the path; drop it from the query", k, v, route)
+			}
+		}
+		if b.body != "" && overlaps(field, b.body) {
+			return fmt.Sprintf("query parameter %q would override %s, which %s takes from the body; drop it from the query", k, b.body, route)
+		}
+	}
+	return ""
+}
+
+// overlaps reports whether field paths a and b are one field or one holds
+// the other.
+func overlaps(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+".") || strings.HasPrefix(b, a+".")
+}
+
+// fieldPath spells a query parameter's field path (of proto or JSON
+// names) with proto names, as path templates do; a part it cannot find is
+// left as it is, for the transcoder to report.
+func fieldPath(md protoreflect.MessageDescriptor, key string) string {
+	parts := strings.Split(key, ".")
+	for i, p := range parts {
+		if md == nil {
+			break
+		}
+		fd := md.Fields().ByName(protoreflect.Name(p))
+		if fd == nil {
+			fd = md.Fields().ByJSONName(p)
+		}
+		if fd == nil {
+			break
+		}
+		parts[i] = string(fd.Name())
+		md = fd.Message()
+	}
+	return strings.Join(parts, ".")
+}
+
+// matchBinding returns the binding of verb whose template matches path,
+// and the field paths of the template's variables.
+func matchBinding(bindings []binding, verb, path string) (binding, []string, bool) {
+	for _, b := range bindings {
+		if b.verb != verb {
+			continue
+		}
+		segs, tverb, vars, ok := parseTemplate(b.template)
+		if ok && matchPath(segs, tverb, path) {
+			return b, vars, true
+		}
+	}
+	return binding{}, nil, false
+}
+
+// parseTemplate flattens a google.api.http path template into its
+// segments (literals, "*" and "**", a variable standing for its own
+// segments, "*" by default), its verb, and the field paths of its
+// variables.
+func parseTemplate(t string) (segs []string, verb string, vars []string, ok bool) {
+	rest, found := strings.CutPrefix(t, "/")
+	if !found {
+		return nil, "", nil, false
+	}
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 && i > strings.LastIndexAny(rest, "}/") {
+		rest, verb = rest[:i], rest[i+1:]
+	}
+	for rest != "" {
+		var seg string
+		if strings.HasPrefix(rest, "{") {
+			end := strings.IndexByte(rest, '}')
+			if end < 0 {
+				return nil, "", nil, false
+			}
+			field, pattern, hasPattern := strings.Cut(rest[1:end], "=")
+			vars = append(vars, field)
+			if hasPattern {
+				segs = append(segs, strings.Split(pattern, "/")...)
+			} else {
+				segs = append(segs, "*")
+			}
+			rest = rest[end+1:]
+		} else {
+			seg, rest, _ = strings.Cut(rest, "/")
+			segs = append(segs, seg)
+			continue
+		}
+		rest = strings.TrimPrefix(rest, "/")
+	}
+	return segs, verb, vars, true
+}
+
+// matchPath reports whether path matches the template's segments and verb.
+func matchPath(segs []string, verb, path string) bool {
+	path = strings.TrimPrefix(path, "/")
+	if verb != "" {
+		var ok bool
+		if path, ok = strings.CutSuffix(path, ":"+verb); !ok {
+			return false
+		}
+	}
+	parts := strings.Split(path, "/")
+	for i, s := range segs {
+		if s == "**" {
+			return true
+		}
+		if i >= len(parts) || (s != "*" && s != parts[i]) {
+			return false
+		}
+	}
+	return len(parts) == len(segs)
+}
