@@ -18,6 +18,7 @@ type DescribeOptions struct {
 	// Template prints a JSON skeleton of each message (of each method's
 	// request) instead of its .proto source.
 	Template bool
+	Export   exportOptions
 }
 
 // NewCmdDescribe returns the describe verb. runF replaces runDescribe in tests.
@@ -53,6 +54,7 @@ edit and pass to call with -d @FILE.`,
 	}
 	opts.Conn.addFlags(cmd.Flags())
 	opts.Conn.addReflectProtocolFlags(cmd.Flags())
+	opts.Export.addFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&opts.Template, "template", false, "print a JSON skeleton of each message (of each method's request) instead of .proto source")
 	return cmd
 }
@@ -64,8 +66,13 @@ func runDescribe(ctx context.Context, opts *DescribeOptions) error {
 			return err
 		}
 		if opts.Template {
-			return format.WriteTemplates(opts.IO.Out, ds)
+			err = format.WriteTemplates(opts.IO.Out, ds)
+		} else {
+			err = format.WriteDescriptions(opts.IO.Out, ds)
 		}
-		return format.WriteDescriptions(opts.IO.Out, ds)
+		if err != nil || !opts.Export.wanted() {
+			return err
+		}
+		return opts.Export.write(ds)
 	})
 }

@@ -15,6 +15,7 @@ type ListOptions struct {
 	IO      *IOStreams
 	Conn    connOptions
 	Service string
+	Export  exportOptions
 }
 
 // NewCmdList returns the list verb. runF replaces runList in tests.
@@ -48,6 +49,7 @@ name a line, sorted. Given a SERVICE, list its methods instead.`,
 	}
 	opts.Conn.addFlags(cmd.Flags())
 	opts.Conn.addReflectProtocolFlags(cmd.Flags())
+	opts.Export.addFlags(cmd.Flags())
 	return cmd
 }
 
@@ -57,6 +59,20 @@ func runList(ctx context.Context, opts *ListOptions) error {
 		if err != nil {
 			return err
 		}
-		return format.WriteNames(opts.IO.Out, names)
+		if err := format.WriteNames(opts.IO.Out, names); err != nil {
+			return err
+		}
+		if !opts.Export.wanted() {
+			return nil
+		}
+		symbols := make([]string, len(names))
+		for i, n := range names {
+			symbols[i] = string(n)
+		}
+		ds, err := descsource.Resolve(src, symbols)
+		if err != nil {
+			return err
+		}
+		return opts.Export.write(ds)
 	})
 }

@@ -573,6 +573,30 @@ func Collect(ds ...protoreflect.Descriptor) (*protoregistry.Files, error) {
 	return files, nil
 }
 
+// FileClosure returns the files that define ds and every file they import,
+// well-known ones included, each after the files it imports: a set that
+// stands alone, as a protoset for other tools should.
+func FileClosure(ds ...protoreflect.Descriptor) []protoreflect.FileDescriptor {
+	var out []protoreflect.FileDescriptor
+	seen := map[string]bool{}
+	var add func(fd protoreflect.FileDescriptor)
+	add = func(fd protoreflect.FileDescriptor) {
+		if seen[fd.Path()] {
+			return
+		}
+		seen[fd.Path()] = true
+		imports := fd.Imports()
+		for i := 0; i < imports.Len(); i++ {
+			add(imports.Get(i).FileDescriptor)
+		}
+		out = append(out, fd)
+	}
+	for _, d := range ds {
+		add(d.ParentFile())
+	}
+	return out
+}
+
 // SameFiles reports whether every file of fetched is in cached, equal.
 func SameFiles(fetched, cached *descriptorpb.FileDescriptorSet) bool {
 	byName := make(map[string]*descriptorpb.FileDescriptorProto, len(cached.GetFile()))

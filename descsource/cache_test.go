@@ -18,6 +18,7 @@ import (
 	"github.com/grpcx/grpcx/descsource"
 	"github.com/grpcx/grpcx/internal/testutil"
 	"github.com/grpcx/grpcx/testserver"
+	"github.com/grpcx/grpcx/testserver/testpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -467,5 +468,29 @@ func TestFetchFileBytesV1StreamUnavailable(t *testing.T) {
 	raw, err := descsource.FetchFileBytes(t.Context(), cc, "grpcx.test.v1.TestService")
 	if err != nil || len(raw) == 0 {
 		t.Fatalf("FetchFileBytes = %d files, %v; want the service's files over v1alpha", len(raw), err)
+	}
+}
+
+func TestFileClosure(t *testing.T) {
+	files := descsource.FileClosure(testpb.File_grpcx_test_v1_test_proto.Services().Get(0), (&testpb.EchoRequest{}).ProtoReflect().Descriptor())
+	at := map[string]int{}
+	for i, fd := range files {
+		if _, dup := at[fd.Path()]; dup {
+			t.Fatalf("%s twice", fd.Path())
+		}
+		at[fd.Path()] = i
+	}
+	for i, fd := range files {
+		for j := 0; j < fd.Imports().Len(); j++ {
+			imp := fd.Imports().Get(j).Path()
+			if k, ok := at[imp]; !ok || k > i {
+				t.Errorf("%s (at %d) imports %s, at %d (present %v)", fd.Path(), i, imp, k, ok)
+			}
+		}
+	}
+	for _, want := range []string{"grpcx/test/v1/test.proto", "google/api/http.proto", "google/protobuf/descriptor.proto"} {
+		if _, ok := at[want]; !ok {
+			t.Errorf("the closure lacks %s", want)
+		}
 	}
 }

@@ -6,7 +6,10 @@ import (
 	"strings"
 
 	"github.com/jhump/protoreflect/v2/protoprint"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/grpcx/grpcx/descsource"
 )
@@ -85,4 +88,26 @@ func WriteNames(w io.Writer, names []protoreflect.FullName) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// WriteProtoset writes files as a serialized FileDescriptorSet, in the
+// order given (imports first, as protoc writes them).
+func WriteProtoset(w io.Writer, files []protoreflect.FileDescriptor) error {
+	set := &descriptorpb.FileDescriptorSet{}
+	for _, fd := range files {
+		set.File = append(set.File, protodesc.ToFileDescriptorProto(fd))
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(set)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// WriteProtoFiles writes each of files as .proto source under dir, at its
+// own path (grpcx/test/v1/test.proto under dir/grpcx/test/v1).
+func WriteProtoFiles(dir string, files []protoreflect.FileDescriptor) error {
+	printer := &protoprint.Printer{}
+	return printer.PrintProtosToFileSystem(files, dir)
 }
