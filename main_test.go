@@ -22,6 +22,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/grpcx/grpcx/cmd"
+	"github.com/grpcx/grpcx/internal/testutil"
 	"github.com/grpcx/grpcx/testserver"
 )
 
@@ -40,6 +41,7 @@ func TestMain(m *testing.M) {
 // gateway` in front of $ADDR (log in $GATEWAY_LOG), $GATEWAY_AUTH_ADDR one
 // exposing only AuthService, $GATEWAY_TLS_ADDR one serving TLS in front of
 // $TLS_ADDR.
+// $SILENT_ADDR accepts connections and never speaks.
 // $PROTO_DIR, $TEST_PROTO, $HIDDEN_PROTO and $PROTOSET name the test
 // server's descriptor files.
 func TestScripts(t *testing.T) {
@@ -133,18 +135,20 @@ func startScriptServers(t *testing.T) map[string]string {
 			"V1ALPHA_ADDR":  serve(t, "127.0.0.1:0", testserver.Options{OnlyV1Alpha: true}),
 			"TLS_ADDR":      serve(t, "127.0.0.1:0", testserver.Options{TLS: tlsOnly}),
 			"TLS_UNIX_ADDR": serve(t, "unix://"+filepath.Join(dir, "tls.sock"), testserver.Options{TLS: tlsOnly}),
-			"MTLS_ADDR":     serve(t, "127.0.0.1:0", testserver.Options{TLS: mutual}),
-			"SMALL_ADDR":    serve(t, "127.0.0.1:0", testserver.Options{MaxRecvMsgSize: 256}),
-			"CANCEL_ADDR":   serve(t, "127.0.0.1:0", testserver.Options{}), // only cancel.txtar uses it
-			"HTTP_ADDR":     serveHTTP(t),
-			"CA":            certs.CA,
-			"OTHER_CA":      certs.OtherCA,
-			"CLIENT_CERT":   certs.ClientCert,
-			"CLIENT_KEY":    certs.ClientKey,
-			"PROTO_DIR":     protoDir,
-			"TEST_PROTO":    filepath.Join(protoDir, "grpcx/test/v1/test.proto"),
-			"HIDDEN_PROTO":  filepath.Join(protoDir, "grpcx/hidden/v1/hidden.proto"),
-			"PROTOSET":      filepath.Join(protoDir, "testserver.protoset"),
+			// A server that accepts connections and never speaks.
+			"SILENT_ADDR":  testutil.SilentListener(t),
+			"MTLS_ADDR":    serve(t, "127.0.0.1:0", testserver.Options{TLS: mutual}),
+			"SMALL_ADDR":   serve(t, "127.0.0.1:0", testserver.Options{MaxRecvMsgSize: 256}),
+			"CANCEL_ADDR":  serve(t, "127.0.0.1:0", testserver.Options{}), // only cancel.txtar uses it
+			"HTTP_ADDR":    serveHTTP(t),
+			"CA":           certs.CA,
+			"OTHER_CA":     certs.OtherCA,
+			"CLIENT_CERT":  certs.ClientCert,
+			"CLIENT_KEY":   certs.ClientKey,
+			"PROTO_DIR":    protoDir,
+			"TEST_PROTO":   filepath.Join(protoDir, "grpcx/test/v1/test.proto"),
+			"HIDDEN_PROTO": filepath.Join(protoDir, "grpcx/hidden/v1/hidden.proto"),
+			"PROTOSET":     filepath.Join(protoDir, "testserver.protoset"),
 		}
 		scriptServers["WEB_ADDR"] = serve(t, "127.0.0.1:0", testserver.Options{Web: true})
 		scriptServers["GATEWAY_LOG"] = filepath.Join(dir, "gateway.log")

@@ -95,6 +95,7 @@ NotFound is 69).`,
 	}
 	opts.Conn.addFlags(cmd.Flags())
 	opts.Conn.addProtocolFlags(cmd.Flags())
+	cmd.ValidArgsFunction = completeNames(&opts.Conn, func(rest []string) (bool, bool) { return false, len(rest) == 0 })
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Data, "data", "d", "", "request JSON: a literal, @FILE, or @- for standard input")
 	fl.BoolVar(&opts.AllowUnknownFields, "allow-unknown-fields", false, "ignore JSON keys the request message does not have")

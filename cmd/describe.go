@@ -55,6 +55,7 @@ edit and pass to call with -d @FILE.`,
 	opts.Conn.addFlags(cmd.Flags())
 	opts.Conn.addReflectProtocolFlags(cmd.Flags())
 	opts.Export.addFlags(cmd.Flags())
+	cmd.ValidArgsFunction = completeNames(&opts.Conn, func([]string) (bool, bool) { return true, true })
 	cmd.Flags().BoolVar(&opts.Template, "template", false, "print a JSON skeleton of each message (of each method's request) instead of .proto source")
 	return cmd
 }

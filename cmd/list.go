@@ -50,6 +50,7 @@ name a line, sorted. Given a SERVICE, list its methods instead.`,
 	opts.Conn.addFlags(cmd.Flags())
 	opts.Conn.addReflectProtocolFlags(cmd.Flags())
 	opts.Export.addFlags(cmd.Flags())
+	cmd.ValidArgsFunction = completeNames(&opts.Conn, func(rest []string) (bool, bool) { return len(rest) == 0, false })
 	return cmd
 }
 

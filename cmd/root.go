@@ -42,7 +42,9 @@ server's reflection service or local .proto and protoset files for the schema.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	// No generated completion command: building it costs every start-up.
+	// cobra's completion command, and the __complete command its scripts
+	// run, need every verb: they come only with the whole tree, so that
+	// a one-shot verb does not pay for building them.
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
@@ -58,6 +60,7 @@ server's reflection service or local .proto and protoset files for the schema.`,
 	for _, v := range all {
 		root.AddCommand(v.build(f))
 	}
+	root.CompletionOptions.DisableDefaultCmd = false
 	return root
 }
 
