@@ -31,9 +31,11 @@ type restRequest struct {
 type restRequestKey struct{}
 
 // withRESTRequest keeps r's method, path and query in its context, when it
-// has a query.
+// is a REST request with a query: gRPC-web and Connect requests may carry
+// a query of their own (a cache buster, Connect's GET), which sets no
+// field.
 func withRESTRequest(r *http.Request) *http.Request {
-	if r.URL.RawQuery == "" {
+	if r.URL.RawQuery == "" || protocolOf(r) != "rest" {
 		return r
 	}
 	rr := &restRequest{method: r.Method, path: r.URL.Path, query: r.URL.Query()}
@@ -127,52 +129,69 @@ func (routes *methodRoutes) queryConflict(rr *restRequest) string {
 		if b.body == "*" {
 			return fmt.Sprintf("query parameter %q: %s takes the whole request from the body, so no field can be set in the query; put it in the body", k, route)
 		}
-		field := fieldPath(m.Input(), k)
+		// The transcoder finds a query parameter's fields by JSON name
+		// first, a path template's by proto name.
+		field := resolvePath(m.Input(), k, true)
 		for _, v := range vars {
-			if overlaps(field, v) {
+			if overlaps(field, resolvePath(m.Input(), v, false)) {
 				return fmt.Sprintf("query parameter %q would override {%s}, which %s takes from the path; drop it from the query", k, v, route)
 			}
 		}
-		if b.body != "" && overlaps(field, b.body) {
+		if b.body != "" && overlaps(field, resolvePath(m.Input(), b.body, false)) {
 			return fmt.Sprintf("query parameter %q would override %s, which %s takes from the body; drop it from the query", k, b.body, route)
 		}
 	}
 	return ""
 }
 
-// overlaps reports whether field paths a and b are one field or one holds
-// the other.
-func overlaps(a, b string) bool {
-	return a == b || strings.HasPrefix(a, b+".") || strings.HasPrefix(b, a+".")
-}
-
-// fieldPath spells a query parameter's field path (of proto or JSON
-// names) with proto names, as path templates do; a part it cannot find is
-// left as it is, for the transcoder to report.
-func fieldPath(md protoreflect.MessageDescriptor, key string) string {
-	parts := strings.Split(key, ".")
-	for i, p := range parts {
+// resolvePath finds the fields of a dotted field path in md: by JSON name
+// and then proto name at each step when jsonFirst is set, as the
+// transcoder reads a query parameter, else by proto name only. It stops at
+// the first part it cannot find.
+func resolvePath(md protoreflect.MessageDescriptor, path string, jsonFirst bool) []protoreflect.FieldDescriptor {
+	var out []protoreflect.FieldDescriptor
+	for _, p := range strings.Split(path, ".") {
 		if md == nil {
 			break
 		}
-		fd := md.Fields().ByName(protoreflect.Name(p))
-		if fd == nil {
+		var fd protoreflect.FieldDescriptor
+		if jsonFirst {
 			fd = md.Fields().ByJSONName(p)
+		}
+		if fd == nil {
+			fd = md.Fields().ByName(protoreflect.Name(p))
 		}
 		if fd == nil {
 			break
 		}
-		parts[i] = string(fd.Name())
+		out = append(out, fd)
 		md = fd.Message()
 	}
-	return strings.Join(parts, ".")
+	return out
+}
+
+// overlaps reports whether setting the field at path a changes the one at
+// path b: they are one field, one holds the other, or they part at two
+// members of one oneof, where setting one clears the other.
+func overlaps(a, b []protoreflect.FieldDescriptor) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false // a path that names no field sets nothing
+	}
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i] == b[i] {
+			continue
+		}
+		o := a[i].ContainingOneof()
+		return o != nil && !o.IsSynthetic() && o == b[i].ContainingOneof()
+	}
+	return true
 }
 
 // matchBinding returns the binding of verb whose template matches path,
 // and the field paths of the template's variables.
 func matchBinding(bindings []binding, verb, path string) (binding, []string, bool) {
 	for _, b := range bindings {
-		if b.verb != verb {
+		if b.verb != verb && b.verb != "*" { // a custom "*" takes every verb
 			continue
 		}
 		segs, tverb, vars, ok := parseTemplate(b.template)
@@ -216,6 +235,11 @@ func parseTemplate(t string) (segs []string, verb string, vars []string, ok bool
 			continue
 		}
 		rest = strings.TrimPrefix(rest, "/")
+	}
+	for i, s := range segs {
+		if s == "**" && i != len(segs)-1 {
+			return nil, "", nil, false // ** must be last, as the transcoder insists
+		}
 	}
 	return segs, verb, vars, true
 }

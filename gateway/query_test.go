@@ -1,8 +1,16 @@
 package gateway
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 )
 
 func TestRouteTemplates(t *testing.T) {
@@ -16,7 +24,9 @@ func TestRouteTemplates(t *testing.T) {
 		{"/v1/echo", "/v1/echo", true, nil},
 		{"/v1/{name=shelves/*/books/*}", "/v1/shelves/1/books/2", true, []string{"name"}},
 		{"/v1/{name=shelves/*/books/*}", "/v1/shelves/1", false, nil},
-		{"/v1/{parent=**}/items", "/v1/a/b/c", true, []string{"parent"}},
+		{"/v1/{parent=**}", "/v1/a/b/c", true, []string{"parent"}},
+		{"/v1/{parent=shelves/**}", "/v1/shelves/a/b", true, []string{"parent"}},
+		{"/v1/{parent=shelves/**}", "/v1/books/a", false, nil},
 		{"/v1/{a}/{b.c}:publish", "/v1/x/y:publish", true, []string{"a", "b.c"}},
 		{"/v1/{a}/{b.c}:publish", "/v1/x/y", false, nil},
 		{"/v1/*/x", "/v1/anything/x", true, nil},
@@ -31,6 +41,89 @@ func TestRouteTemplates(t *testing.T) {
 		}
 		if tt.match && strings.Join(vars, ",") != strings.Join(tt.vars, ",") {
 			t.Errorf("%s: variables %v, want %v", tt.template, vars, tt.vars)
+		}
+	}
+}
+
+func TestTemplateDoubleStarMustBeLast(t *testing.T) {
+	if _, _, _, ok := parseTemplate("/v1/{parent=**}/items"); ok {
+		t.Error("a template with ** before its end parsed")
+	}
+}
+
+// queryMethod is a method taking a message whose field "message" has the
+// JSON name "text", and whose field "text" has the JSON name "other", with
+// a oneof of "left" and "right".
+func queryMethod(t *testing.T) protoreflect.MethodDescriptor {
+	t.Helper()
+	s := func(v string) *string { return &v }
+	i := func(v int32) *int32 { return &v }
+	str := descriptorpb.FieldDescriptorProto_TYPE_STRING.Enum()
+	opt := descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()
+	fdp := &descriptorpb.FileDescriptorProto{
+		Name: s("query.proto"), Package: s("query.v1"), Syntax: s("proto3"),
+		MessageType: []*descriptorpb.DescriptorProto{{
+			Name: s("Req"),
+			Field: []*descriptorpb.FieldDescriptorProto{
+				{Name: s("message"), Number: i(1), Type: str, Label: opt, JsonName: s("text")},
+				{Name: s("text"), Number: i(2), Type: str, Label: opt, JsonName: s("other")},
+				{Name: s("left"), Number: i(3), Type: str, Label: opt, JsonName: s("left"), OneofIndex: i(0)},
+				{Name: s("right"), Number: i(4), Type: str, Label: opt, JsonName: s("right"), OneofIndex: i(0)},
+			},
+			OneofDecl: []*descriptorpb.OneofDescriptorProto{{Name: s("side")}},
+		}},
+		Service: []*descriptorpb.ServiceDescriptorProto{{
+			Name:   s("Q"),
+			Method: []*descriptorpb.MethodDescriptorProto{{Name: s("Get"), InputType: s(".query.v1.Req"), OutputType: s(".query.v1.Req")}},
+		}},
+	}
+	fd, err := protodesc.NewFile(fdp, protoregistry.GlobalFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fd.Services().Get(0).Methods().Get(0)
+}
+
+// TestQueryConflicts: the check reads a query parameter as the transcoder
+// does (JSON name first), and counts a oneof sibling of a bound field as
+// overriding it, since setting it clears the bound one.
+func TestQueryConflicts(t *testing.T) {
+	mr := &methodRoutes{method: queryMethod(t), bindings: []binding{
+		{verb: http.MethodGet, template: "/v1/q/{message}"},
+		{verb: http.MethodGet, template: "/v1/side/{left}"},
+		{verb: "*", template: "/v1/any/{message}"},
+	}}
+	for _, tt := range []struct {
+		method, path, query string
+		conflict            bool
+	}{
+		{"GET", "/v1/q/hi", "text=evil", true},      // text is message's JSON name
+		{"GET", "/v1/q/hi", "message=evil", true},   // and message its proto name
+		{"GET", "/v1/q/hi", "other=fine", false},    // other is the field text
+		{"GET", "/v1/side/l", "right=r", true},      // right would clear left
+		{"GET", "/v1/side/l", "text=fine", false},   // message is not bound here
+		{"PATCH", "/v1/any/hi", "text=evil", true},  // a custom "*" route takes every verb
+		{"GET", "/v1/q/hi", "nosuchfield=1", false}, // the transcoder's to refuse
+	} {
+		q, _ := url.ParseQuery(tt.query)
+		got := mr.queryConflict(&restRequest{method: tt.method, path: tt.path, query: q})
+		if (got != "") != tt.conflict {
+			t.Errorf("%s %s?%s: %q, want a conflict %v", tt.method, tt.path, tt.query, got, tt.conflict)
+		}
+	}
+}
+
+// TestQueryOfOtherProtocolsIsTheirs: gRPC-web and Connect requests may
+// carry a query (a cache buster, Connect's GET), which sets no field.
+func TestQueryOfOtherProtocolsIsTheirs(t *testing.T) {
+	for ct, want := range map[string]bool{"application/grpc-web+proto": false, "application/connect+proto": false, "application/json": true, "": true} {
+		r := httptest.NewRequest(http.MethodPost, "/pkg.S/M?x=1", nil)
+		if ct != "" {
+			r.Header.Set("Content-Type", ct)
+		}
+		_, kept := withRESTRequest(r).Context().Value(restRequestKey{}).(*restRequest)
+		if kept != want {
+			t.Errorf("Content-Type %q: query kept for the check %v, want %v", ct, kept, want)
 		}
 	}
 }
