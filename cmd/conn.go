@@ -192,8 +192,15 @@ func checkSeconds(name string, v float64) error {
 	return nil
 }
 
-// seconds turns a flag's fractional seconds into a duration.
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+// seconds turns a flag's fractional seconds into a duration; a positive
+// value under a nanosecond is one, not the 0 that means no limit.
+func seconds(s float64) time.Duration {
+	d := time.Duration(s * float64(time.Second))
+	if d == 0 && s > 0 {
+		d = 1
+	}
+	return d
+}
 
 // withMaxTime applies --max-time to the whole operation.
 func (o *connOptions) withMaxTime(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -420,10 +427,14 @@ func (o *connOptions) checkProtocol() error {
 // verb has.
 func (o *connOptions) pathHint(callsGRPC bool) string {
 	switch {
+	case o.flags == allProtocolFlags && callsGRPC && o.hasFiles():
+		return "give --protocol grpc-web or connect (and --reflect-protocol, or --reflect=false to use only the --proto/--protoset files)"
 	case o.flags == allProtocolFlags && callsGRPC:
 		return "give --protocol grpc-web or connect (and --reflect-protocol, or --proto/--protoset)"
 	case o.flags == noProtocolFlags && callsGRPC:
 		return "this verb reaches the server over gRPC only: give its address without a path"
+	case o.hasFiles():
+		return "give --reflect-protocol grpc-web or connect, or --reflect=false to take the schema from the --proto/--protoset files alone"
 	default:
 		return "give --reflect-protocol grpc-web or connect, or the schema with --proto or --protoset"
 	}
