@@ -172,17 +172,7 @@ func (s *Session) cmdTemplate(_ context.Context, args string) error {
 	if err != nil {
 		return err
 	}
-	var md protoreflect.MessageDescriptor
-	switch d := d.(type) {
-	case protoreflect.MessageDescriptor:
-		md = d
-	case protoreflect.MethodDescriptor:
-		md = d.Input()
-	default:
-		return fmt.Errorf("%s is %s, not a message or method", d.FullName(), descsource.KindName(d))
-	}
-	fmt.Fprintln(s.out, format.Template(md))
-	return nil
+	return format.WriteTemplates(s.out, []protoreflect.Descriptor{d})
 }
 
 func (s *Session) cmdHeader(_ context.Context, args string) error {
