@@ -208,7 +208,10 @@ func TestTestserverProcsStoppedWhileStarting(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The first child exists: the supervisor has its signal handler and
-	// is waiting for the child to say it listens.
+	// is waiting for the child to say it listens. (A signal that came after
+	// the children were up would make the test pass without testing the
+	// window, never fail it; polling every millisecond, it comes well
+	// before a child has started.)
 	// (Each thread has its own list of the children it forked.)
 	children := "/proc/" + strconv.Itoa(c.Process.Pid) + "/task/*/children"
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {

@@ -6,14 +6,13 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/grpcx/grpcx/internal/testutil"
 )
 
 // TestGatewayHangupWhileStarting sends SIGHUP while the gateway's first
@@ -24,8 +23,20 @@ func TestGatewayHangupWhileStarting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	silent := testutil.SilentListener(t)
-	cmd := exec.Command(grpcx, "gateway", "--plaintext", "--connect-timeout", "2", "--listen", "127.0.0.1:0", silent)
+	// A server that never speaks, and says when the gateway has connected:
+	// by then the gateway is discovering, its handler set up first.
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	connected := make(chan net.Conn, 1)
+	go func() {
+		if c, err := lis.Accept(); err == nil {
+			connected <- c
+		}
+	}()
+	cmd := exec.Command(grpcx, "gateway", "--plaintext", "--connect-timeout", "2", "--listen", "127.0.0.1:0", lis.Addr().String())
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -33,7 +44,13 @@ func TestGatewayHangupWhileStarting(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	time.Sleep(500 * time.Millisecond) // well inside the 2 s the connection is allowed
+	select {
+	case c := <-connected:
+		defer c.Close()
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the gateway did not connect to its backend")
+	}
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,9 @@ func ReservePort(addr string) (*PortReservation, error) {
 	if tcp.Port != 0 {
 		// SO_REUSEPORT would let any socket of the same user share the
 		// port, another supervisor's included: first see that no one
-		// holds it.
+		// holds it. The plain socket cannot be held while the
+		// reservation binds (it would refuse the reservation too), so two
+		// supervisors started at the same instant can still both pass.
 		if err := bindOnce(family, sa); err != nil {
 			return nil, fmt.Errorf("reserve %q: %w", addr, err)
 		}
