@@ -2,11 +2,19 @@ package cmd
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
+
+// sizeLimit finds the limit in grpc-go's "(5000005 vs. 4194304)" and
+// connect-go's "is larger than configured max 4194304"; compiled on first
+// use, not at every start-up.
+var sizeLimit = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?:vs\. |configured max )(\d+)`) })
 
 // statusHint suggests the flag that addresses a failed call's status, or
 // returns "".
@@ -18,6 +26,11 @@ func statusHint(st *status.Status, maxMsgSize int) string {
 		limit := maxMsgSize
 		if limit == 0 {
 			limit = 4 << 20
+		}
+		// The same words come back from a server that refused a request
+		// over its own limit: the limit they name says whose it was.
+		if m := sizeLimit().FindStringSubmatch(msg); m != nil && m[1] != strconv.Itoa(limit) {
+			return fmt.Sprintf("the server refused a request larger than its own limit of %s bytes; send a smaller one (--max-msg-sz only limits responses)", m[1])
 		}
 		return fmt.Sprintf("the response is larger than the receive limit of %d bytes; raise it with --max-msg-sz", limit)
 	case strings.Contains(msg, "HTTP status 415 Unsupported Media Type"): // connect-go: not a grpc-web or connect server
