@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/grpcx/grpcx/testserver"
 )
 
 // lockedBuffer is an output stream tests read while a verb writes to it.
@@ -99,4 +101,41 @@ func TestGatewayReloadsOnHangup(t *testing.T) {
 	stop = func() {}
 	hangup <- os.Interrupt
 	waitFor(t, &errOut, "(still serving the previous schema)")
+}
+
+// TestGatewayFromProtoFiles: descriptors compiled from .proto files hold
+// their google.api.http rules as dynamic messages, which the gateway read
+// as the generated type, and panicked on, at start-up.
+func TestGatewayFromProtoFiles(t *testing.T) {
+	lis, err := testserver.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverCtx, stopServer := context.WithCancel(t.Context())
+	defer stopServer()
+	go testserver.Serve(serverCtx, lis, testserver.Options{})
+	backend := lis.Addr().String()
+	listen := freeAddr(t)
+	var out, errOut lockedBuffer
+	f := NewFactory(strings.NewReader(""), &out, &errOut)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	cmd := NewCmdGateway(f, nil)
+	cmd.SetArgs([]string{"--plaintext", "--quiet", "--reflect=false", "-I", "../testserver/proto", "--proto", "grpcx/test/v1/test.proto", "--listen", listen, backend})
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway: %v", err)
+		}
+	}()
+	waitFor(t, &out, "serving http://"+listen)
+	resp, err := http.Get("http://" + listen + "/v1/echo/annotated?number=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || !strings.Contains(string(b), `"message":"annotated"`) {
+		t.Errorf("GET /v1/echo/annotated: %d %s", resp.StatusCode, b)
+	}
 }

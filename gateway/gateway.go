@@ -29,7 +29,6 @@ import (
 
 	"connectrpc.com/vanguard"
 	"google.golang.org/genproto/googleapis/api/annotations"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
@@ -268,7 +267,7 @@ func annotatedPosts(methods []protoreflect.MethodDescriptor) map[string]bool {
 		}
 	}
 	for _, m := range methods {
-		if rule, ok := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule); ok && rule != nil {
+		if rule := httpRuleOf(m); rule != nil {
 			add(rule)
 		}
 	}

@@ -78,6 +78,31 @@ func bindingsOf(rule *annotations.HttpRule) []binding {
 	return out
 }
 
+// httpRuleOf returns m's google.api.http rule, or nil. Descriptors built
+// from .proto files at run time hold it as a dynamic message, which
+// proto.GetExtension would panic on: it is read as a field and, when it
+// is not the generated type, copied into one through its wire form.
+func httpRuleOf(m protoreflect.MethodDescriptor) *annotations.HttpRule {
+	opts := m.Options().ProtoReflect()
+	xd := annotations.E_Http.TypeDescriptor()
+	if !opts.Has(xd) {
+		return nil
+	}
+	v := opts.Get(xd).Message().Interface()
+	if rule, ok := v.(*annotations.HttpRule); ok {
+		return rule
+	}
+	b, err := proto.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	rule := new(annotations.HttpRule)
+	if proto.Unmarshal(b, rule) != nil {
+		return nil
+	}
+	return rule
+}
+
 // methodRoutes are a method's REST routes.
 type methodRoutes struct {
 	method   protoreflect.MethodDescriptor
@@ -97,7 +122,7 @@ func methodBindings(services []protoreflect.ServiceDescriptor, exposed map[strin
 		for i := 0; i < sd.Methods().Len(); i++ {
 			m := sd.Methods().Get(i)
 			mr := &methodRoutes{method: m}
-			if rule, ok := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule); ok && rule != nil {
+			if rule := httpRuleOf(m); rule != nil {
 				mr.bindings = bindingsOf(rule)
 			}
 			out[methodPath(m)], byName[m.FullName()] = mr, mr
