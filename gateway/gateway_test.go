@@ -211,6 +211,11 @@ func TestRESTQueryCannotOverrideRoute(t *testing.T) {
 			t.Errorf("%s %s: %d %s; want 400 saying %s", tt.method, tt.path, resp.status, resp.body, tt.want)
 		}
 	}
+	// Two Connect-Protocol-Version headers: the transcoder serves it as
+	// REST, and so it is checked as REST.
+	if resp := do(t, "GET", url+"/v1/echo/hello?message=evil", "", "Connect-Protocol-Version", "1", "Connect-Protocol-Version", "1"); resp.status != http.StatusBadRequest {
+		t.Errorf("with two Connect-Protocol-Version headers: %d %s; want 400", resp.status, resp.body)
+	}
 	// What the route leaves to the query still works, in either spelling.
 	for _, tt := range []struct{ method, path, body, field string }{
 		{"GET", "/v1/echo/hello?number=3", "", "number"},

@@ -35,11 +35,37 @@ type restRequestKey struct{}
 // a query of their own (a cache buster, Connect's GET), which sets no
 // field.
 func withRESTRequest(r *http.Request) *http.Request {
-	if r.URL.RawQuery == "" || protocolOf(r) != "rest" {
+	if r.URL.RawQuery == "" || !servedAsREST(r) {
 		return r
 	}
 	rr := &restRequest{method: r.Method, path: r.URL.Path, query: r.URL.Query()}
 	return r.WithContext(context.WithValue(r.Context(), restRequestKey{}, rr))
+}
+
+// servedAsREST reports whether the transcoder serves r as REST, by its own
+// rules (vanguard's classifyRequest), which must be followed exactly: a
+// request it serves as REST but the check took for another protocol (two
+// Connect-Protocol-Version headers, say) would go unchecked.
+func servedAsREST(r *http.Request) bool {
+	v := r.Header["Connect-Protocol-Version"]
+	connect := len(v) == 1 && v[0] == "1"
+	types := r.Header["Content-Type"]
+	switch {
+	case len(types) > 1:
+		return false // refused
+	case len(types) == 0:
+		return !connect && r.URL.Query().Get("connect") != "v1"
+	}
+	ct := types[0]
+	switch {
+	case strings.HasPrefix(ct, "application/connect+"),
+		ct == "application/grpc", strings.HasPrefix(ct, "application/grpc+"),
+		ct == "application/grpc-web", strings.HasPrefix(ct, "application/grpc-web+"):
+		return false
+	case strings.HasPrefix(ct, "application/"):
+		return !connect && r.URL.Query().Get("connect") != "v1"
+	}
+	return true
 }
 
 // binding is one HTTP route of a method: its verb, its path template and
@@ -212,19 +238,52 @@ func overlaps(a, b []protoreflect.FieldDescriptor) bool {
 	return true
 }
 
-// matchBinding returns the binding of verb whose template matches path,
-// and the field paths of the template's variables.
+// matchBinding returns the binding of the HTTP method verb whose template
+// matches path, and the field paths of the template's variables. Of
+// several, it is the one the transcoder routes to: segment by segment, a
+// literal before "*" before "**", then the method itself before a custom
+// "*", which takes every method.
 func matchBinding(bindings []binding, verb, path string) (binding, []string, bool) {
+	var best binding
+	var bestSegs, bestVars []string
+	found := false
 	for _, b := range bindings {
-		if b.verb != verb && b.verb != "*" { // a custom "*" takes every verb
+		if b.verb != verb && b.verb != "*" {
 			continue
 		}
 		segs, tverb, vars, ok := parseTemplate(b.template)
-		if ok && matchPath(segs, tverb, path) {
-			return b, vars, true
+		if !ok || !matchPath(segs, tverb, path) {
+			continue
+		}
+		if found {
+			c := compareSegments(segs, bestSegs)
+			if c > 0 || (c == 0 && (best.verb == verb || b.verb == "*")) {
+				continue
+			}
+		}
+		best, bestSegs, bestVars, found = b, segs, vars, true
+	}
+	return best, bestVars, found
+}
+
+// compareSegments orders two templates' segments as the transcoder tries
+// them: at the first place they differ, a literal before "*" before "**".
+func compareSegments(a, b []string) int {
+	rank := func(s string) int {
+		switch s {
+		case "*":
+			return 1
+		case "**":
+			return 2
+		}
+		return 0
+	}
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if ra, rb := rank(a[i]), rank(b[i]); ra != rb {
+			return ra - rb
 		}
 	}
-	return binding{}, nil, false
+	return 0
 }
 
 // parseTemplate flattens a google.api.http path template into its
@@ -269,16 +328,17 @@ func parseTemplate(t string) (segs []string, verb string, vars []string, ok bool
 	return segs, verb, vars, true
 }
 
-// matchPath reports whether path matches the template's segments and verb.
+// matchPath reports whether path matches the template's segments and
+// verb. As the transcoder does, it takes the verb from the last segment,
+// after its first colon.
 func matchPath(segs []string, verb, path string) bool {
 	path = strings.TrimPrefix(path, "/")
-	if verb != "" {
-		var ok bool
-		if path, ok = strings.CutSuffix(path, ":"+verb); !ok {
-			return false
-		}
-	}
 	parts := strings.Split(path, "/")
+	last, pathVerb, _ := strings.Cut(parts[len(parts)-1], ":")
+	parts[len(parts)-1] = last
+	if pathVerb != verb {
+		return false
+	}
 	for i, s := range segs {
 		if s == "**" {
 			return true

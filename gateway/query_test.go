@@ -92,6 +92,12 @@ func TestQueryConflicts(t *testing.T) {
 		{verb: http.MethodGet, template: "/v1/q/{message}"},
 		{verb: http.MethodGet, template: "/v1/side/{left}"},
 		{verb: "*", template: "/v1/any/{message}"},
+		// The transcoder prefers a literal segment to a variable: it
+		// routes /v7/a/x to the second and /v1/q/special to the last.
+		{verb: http.MethodGet, template: "/v7/{message}/x"},
+		{verb: http.MethodGet, template: "/v7/a/{text}"},
+		{verb: http.MethodGet, template: "/v1/q/special"},
+		{verb: "*", template: "/v1/verb/{message}:do"},
 	}}
 	for _, tt := range []struct {
 		method, path, query string
@@ -104,6 +110,12 @@ func TestQueryConflicts(t *testing.T) {
 		{"GET", "/v1/side/l", "text=fine", false},   // message is not bound here
 		{"PATCH", "/v1/any/hi", "text=evil", true},  // a custom "*" route takes every verb
 		{"GET", "/v1/q/hi", "nosuchfield=1", false}, // the transcoder's to refuse
+		{"GET", "/v7/a/x", "other=evil", true},      // other is text, bound by /v7/a/{text}
+		{"GET", "/v7/a/x", "text=fine", false},      // message is bound only by /v7/{message}/x
+		{"GET", "/v7/b/x", "text=evil", true},       // which takes /v7/b/x
+		{"GET", "/v1/q/special", "text=legit", false},
+		{"POST", "/v1/verb/hi:do", "text=evil", true},
+		{"POST", "/v1/verb/hi", "text=fine", false}, // no verb: another route, if any
 	} {
 		q, _ := url.ParseQuery(tt.query)
 		got := mr.queryConflict(&restRequest{method: tt.method, path: tt.path, query: q})
@@ -116,6 +128,14 @@ func TestQueryConflicts(t *testing.T) {
 // TestQueryOfOtherProtocolsIsTheirs: gRPC-web and Connect requests may
 // carry a query (a cache buster, Connect's GET), which sets no field.
 func TestQueryOfOtherProtocolsIsTheirs(t *testing.T) {
+	// Served as REST whatever protocolOf says: two Connect-Protocol-Version
+	// headers make the transcoder take it for REST.
+	r := httptest.NewRequest(http.MethodGet, "/v1/echo/hi?message=evil", nil)
+	r.Header.Add("Connect-Protocol-Version", "1")
+	r.Header.Add("Connect-Protocol-Version", "1")
+	if _, kept := withRESTRequest(r).Context().Value(restRequestKey{}).(*restRequest); !kept {
+		t.Error("a REST request with two Connect-Protocol-Version headers was not kept for the check")
+	}
 	for ct, want := range map[string]bool{"application/grpc-web+proto": false, "application/connect+proto": false, "application/json": true, "": true} {
 		r := httptest.NewRequest(http.MethodPost, "/pkg.S/M?x=1", nil)
 		if ct != "" {
