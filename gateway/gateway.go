@@ -339,7 +339,7 @@ func (g *Gateway) backendHandler() http.Handler {
 		if note != nil {
 			note.method = strings.TrimPrefix(r.URL.EscapedPath(), "/")
 		}
-		r = watchBody(r)
+		r = withStart(watchBody(r))
 		g.proxy.ServeHTTP(w, r)
 		if note != nil {
 			note.grpcStatus = grpcStatusOf(w.Header())

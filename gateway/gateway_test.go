@@ -29,6 +29,7 @@ import (
 	"github.com/grpcx/grpcx/invoke"
 	"github.com/grpcx/grpcx/testserver"
 	"github.com/grpcx/grpcx/testserver/testpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // startBackend serves a plain gRPC test server on loopback until the test
@@ -563,5 +564,43 @@ func TestUnreadableRequestIsTheClients(t *testing.T) {
 	if code := resp.Header.Get("Grpc-Status"); code == "14" || code == "" {
 		t.Errorf("status %d, grpc-status %q, message %q, body %q; want the request refused, not the backend reported down",
 			resp.StatusCode, code, resp.Header.Get("Grpc-Message"), body)
+	}
+}
+
+// TestDeadlineIsDeadlineExceeded: a call whose deadline passes ends with
+// DEADLINE_EXCEEDED (504), not UNAVAILABLE (503), which invites a retry.
+// The backend resets the stream at its deadline, and the gateway used to
+// read that as a backend it could not reach.
+func TestDeadlineIsDeadlineExceeded(t *testing.T) {
+	url, _ := startGateway(t, startBackend(t), gateway.Options{})
+	for range 5 {
+		if r := do(t, "GET", url+"/v1/slow?duration=1s", "", "X-Server-Timeout", "0.2"); r.status != http.StatusGatewayTimeout {
+			t.Errorf("a REST call past its 0.2 s deadline: %d %s; want 504", r.status, r.body)
+		}
+	}
+}
+
+// TestRequestOverLimitIsResourceExhausted: a request body over the limit
+// is RESOURCE_EXHAUSTED, whatever the protocol, not INVALID_ARGUMENT.
+func TestRequestOverLimitIsResourceExhausted(t *testing.T) {
+	url, _ := startGateway(t, startBackend(t), gateway.Options{MaxMessageBytes: 1000})
+	big, err := proto.Marshal(&testpb.EchoRequest{Message: strings.Repeat("x", 5000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), "POST", url+"/grpcx.test.v1.TestService/Unary", bytes.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/proto")
+	req.Header.Set("Connect-Protocol-Version", "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), "resource_exhausted") {
+		t.Errorf("a 5 KB Connect request through a 1000-byte limit: %d %s; want 429 resource_exhausted", resp.StatusCode, body)
 	}
 }

@@ -120,10 +120,8 @@ func protocolOf(r *http.Request) string {
 		return "grpc-web"
 	case strings.HasPrefix(ct, "application/grpc"):
 		return "grpc"
-	case strings.HasPrefix(ct, "application/connect+"),
-		r.Header.Get("Connect-Protocol-Version") == "1",
-		r.Method == http.MethodGet && r.URL.Query().Get("connect") == "v1":
-		return "connect"
+	case servedAsREST(r):
+		return "rest"
 	}
-	return "rest"
+	return "connect"
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -10,7 +11,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
+	"connectrpc.com/connect"
 	"google.golang.org/grpc/codes"
 )
 
@@ -31,20 +34,69 @@ func newProxy(backend *url.URL, transport http.RoundTripper, header http.Header)
 		Transport:     transport,
 		FlushInterval: -1, // every message at once: streams must not wait
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			// A call whose deadline passed: the backend resets the stream
+			// at its end of it, which reads as a transport error here.
+			if errors.Is(r.Context().Err(), context.DeadlineExceeded) || deadlinePassed(r) {
+				writeGRPCError(w, codes.DeadlineExceeded, "gateway: the call's deadline passed")
+				return
+			}
 			if r.Context().Err() != nil {
 				writeGRPCError(w, codes.Canceled, "the client went away")
 				return
 			}
 			if body, ok := r.Context().Value(watchedBodyKey{}).(*watchedBody); ok && body.err != nil {
 				// The request could not be read (a gRPC-web body that is
-				// not framed, say): the client's fault, not the backend's.
-				writeGRPCError(w, codes.InvalidArgument, fmt.Sprintf("gateway: the request's body: %v", body.err))
+				// not framed, say): the client's fault, not the backend's,
+				// with the transcoder's code when it gave one (a message
+				// over the size limit is RESOURCE_EXHAUSTED).
+				code := codes.InvalidArgument
+				if c := connect.CodeOf(body.err); c != connect.CodeUnknown {
+					code = codes.Code(c)
+				}
+				writeGRPCError(w, code, fmt.Sprintf("gateway: the request's body: %v", body.err))
 				return
 			}
 			writeGRPCError(w, codes.Unavailable, fmt.Sprintf("gateway: the backend: %v", err))
 		},
 		ErrorLog: log.New(io.Discard, "", 0), // a library does not print
 	}
+}
+
+// startedKey finds when the gateway sent a call on to the backend, in its
+// request's context.
+type startedKey struct{}
+
+// withStart notes in r's context that it is sent on now.
+func withStart(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), startedKey{}, time.Now()))
+}
+
+// deadlinePassed reports whether the grpc-timeout r carries to the backend
+// has run out since r was sent on.
+func deadlinePassed(r *http.Request) bool {
+	started, ok := r.Context().Value(startedKey{}).(time.Time)
+	if !ok {
+		return false
+	}
+	timeout, ok := parseGRPCTimeout(r.Header.Get("Grpc-Timeout"))
+	return ok && time.Since(started) >= timeout
+}
+
+// parseGRPCTimeout reads a grpc-timeout value: up to eight digits and a
+// unit, H, M, S, m (milliseconds), u or n.
+func parseGRPCTimeout(v string) (time.Duration, bool) {
+	if len(v) < 2 || len(v) > 9 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v[:len(v)-1], 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	unit := map[byte]time.Duration{'H': time.Hour, 'M': time.Minute, 'S': time.Second, 'm': time.Millisecond, 'u': time.Microsecond, 'n': time.Nanosecond}[v[len(v)-1]]
+	if unit == 0 {
+		return 0, false
+	}
+	return time.Duration(n) * unit, true
 }
 
 // watchedBody is a request body that remembers why reading it failed, so
