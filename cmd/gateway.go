@@ -80,6 +80,9 @@ and path, the gRPC method, its status and the latency (--quiet: none).`,
 			if (opts.ListenCert == "") != (opts.ListenKey == "") {
 				return usagef(errors.New("--listen-cert and --listen-key go together"))
 			}
+			if opts.Conn.MaxTime > 0 {
+				return usagef(errors.New("--max-time bounds one operation; the gateway's calls take their deadlines from their clients (grpc-timeout, X-Server-Timeout, Connect-Timeout-Ms)"))
+			}
 			if runF != nil {
 				return runF(c.Context(), opts)
 			}
