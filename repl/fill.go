@@ -65,8 +65,21 @@ func (s *Session) chooseOneof(ctx context.Context, od protoreflect.OneofDescript
 		if n, err := strconv.Atoi(answer); err == nil && n >= 1 && n <= od.Fields().Len() {
 			return od.Fields().Get(n - 1), nil
 		}
-		fmt.Fprintf(s.err, "choose one of %s\n", strings.Join(names, ", "))
+		if err := s.askAgain(fmt.Errorf("%s%s: choose one of %s", prefix, od.Name(), strings.Join(names, ", "))); err != nil {
+			return nil, err
+		}
 	}
+}
+
+// askAgain reports a wrong answer. On a terminal the question is asked
+// again; in a script the wrong answer fails the command, since the lines
+// after it are commands, not more answers.
+func (s *Session) askAgain(wrong error) error {
+	if !s.cfg.Interactive {
+		return wrong
+	}
+	fmt.Fprintf(s.err, "%v\n", wrong)
+	return nil
 }
 
 func (s *Session) fillField(ctx context.Context, m protoreflect.Message, fd protoreflect.FieldDescriptor, prefix string) error {
@@ -107,7 +120,9 @@ func (s *Session) fillMap(ctx context.Context, m protoreflect.Message, fd protor
 		}
 		key, err := parseScalar(fd.MapKey(), keyText)
 		if err != nil {
-			fmt.Fprintf(s.err, "%v\n", err)
+			if err := s.askAgain(fmt.Errorf("%s key: %w", name, err)); err != nil {
+				return err
+			}
 			continue
 		}
 		v, ok, err := s.askValue(ctx, m, fd.MapValue(), fmt.Sprintf("%s[%s]", name, keyText), func() protoreflect.Value { return mp.NewValue() })
@@ -146,14 +161,18 @@ func (s *Session) askValue(ctx context.Context, parent protoreflect.Message, fd 
 		if fd.Message() != nil {
 			v := newValue()
 			if err := unmarshalJSONValue(answer, v.Message().Interface()); err != nil {
-				fmt.Fprintf(s.err, "%s: %v\n", name, err)
+				if err := s.askAgain(fmt.Errorf("%s: %w", name, err)); err != nil {
+					return protoreflect.Value{}, false, err
+				}
 				continue
 			}
 			return v, true, nil
 		}
 		v, err := parseScalar(fd, answer)
 		if err != nil {
-			fmt.Fprintf(s.err, "%s: %v\n", name, err)
+			if err := s.askAgain(fmt.Errorf("%s: %w", name, err)); err != nil {
+				return protoreflect.Value{}, false, err
+			}
 			continue
 		}
 		return v, true, nil
