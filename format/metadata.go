@@ -27,6 +27,9 @@ func ParseHeaders(lines []string, expand bool) (metadata.MD, error) {
 			return nil, fmt.Errorf("header %q: want 'name: value'", line)
 		}
 		value = strings.TrimSpace(value)
+		if err := checkHeaderName(name); err != nil {
+			return nil, err
+		}
 		if expand {
 			var err error
 			if value, err = expandEnv(value); err != nil {
@@ -39,10 +42,37 @@ func ParseHeaders(lines []string, expand bool) (metadata.MD, error) {
 				return nil, fmt.Errorf("header %q: a -bin header takes a base64 value: %w", name, err)
 			}
 			value = string(raw)
+		} else if i := strings.IndexFunc(value, func(r rune) bool { return r < 0x20 || r > 0x7e }); i >= 0 {
+			return nil, fmt.Errorf("header %q: byte %d of its value is not printable ASCII, which gRPC metadata allows only in -bin headers (send it as %s-bin, base64)", name, i+1, name)
 		}
 		md.Append(name, value)
 	}
 	return md, nil
+}
+
+// reservedHeaders are set by gRPC itself, which drops them from metadata
+// without a word; those a flag sets say which.
+var reservedHeaders = map[string]string{
+	"user-agent": "set it with --user-agent", "grpc-timeout": "set the deadline with --max-time",
+	"grpc-encoding": "compress with --compress", "content-type": "", "te": "",
+	"grpc-status": "", "grpc-message": "", "grpc-message-type": "",
+}
+
+// checkHeaderName refuses a name gRPC metadata cannot carry: only 0-9 a-z
+// - _ . are allowed, and some names are gRPC's own.
+func checkHeaderName(name string) error {
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("header %q: %q is not allowed in a metadata name (only 0-9 a-z - _ .)", name, r)
+		}
+	}
+	if how, ok := reservedHeaders[name]; ok {
+		if how == "" {
+			how = "gRPC sets it itself"
+		}
+		return fmt.Errorf("header %q would be dropped: %s", name, how)
+	}
+	return nil
 }
 
 // expandEnv replaces ${NAME} in s with the environment variable NAME. A $
