@@ -166,7 +166,7 @@ func (p *JSONParser) valueError(err error, msg proto.Message, line, col int) err
 	}
 	typeName := msg.ProtoReflect().Descriptor().FullName()
 	e.UnknownField = strings.HasPrefix(text, "unknown field")
-	e.Message = fmt.Sprintf("%s (message type %s)", text, typeName)
+	e.Message = fmt.Sprintf("%s (request type %s)", text, typeName)
 	if bytes.HasPrefix(p.raw, []byte("[")) {
 		e.Message += "; a request is a JSON object: give several one after another, not in a JSON array"
 	}

@@ -265,7 +265,7 @@ func TestJSONParserErrorText(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := p.Next(newMessage(t, "EchoRequest"))
-	want := `request 2 (line 3, column 2): unknown field "nope" (message type grpcx.test.v1.EchoRequest)`
+	want := `request 2 (line 3, column 2): unknown field "nope" (request type grpcx.test.v1.EchoRequest)`
 	if err == nil || err.Error() != want {
 		t.Errorf("error:\n got %v\nwant %s", err, want)
 	}
