@@ -156,6 +156,17 @@ func FindMethod(src Source, name string) (protoreflect.MethodDescriptor, error) 
 	}
 	svc, err := FindService(src, svcName)
 	if err != nil {
+		// A service named where a method is wanted splits into a
+		// "service" that is its package: say what it is instead.
+		if !strings.Contains(name, "/") {
+			if whole, werr := FindService(src, strings.TrimPrefix(name, "/")); werr == nil {
+				var methods []string
+				for _, m := range MethodNames(whole) {
+					methods = append(methods, string(whole.FullName())+"/"+string(m.Name()))
+				}
+				return nil, notFoundf("%s is a service, not a method: give one of its methods (%s)", whole.FullName(), strings.Join(methods, ", "))
+			}
+		}
 		return nil, err
 	}
 	if m := svc.Methods().ByName(protoreflect.Name(methodName)); m != nil {
