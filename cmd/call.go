@@ -69,7 +69,7 @@ NotFound is 69).`,
   grpcx call --plaintext unix:///tmp/grpcx.sock grpcx.test.v1.TestService/Unary -d @-
   grpcx call --protocol grpc-web http://localhost:50051 grpcx.test.v1.TestService/Bidi -d '{"message": "a"} {"message": "b"}'
   grpcx call --protocol connect --reflect-protocol connect http://localhost:50051 grpcx.test.v1.TestService/Unary
-  grpcx call --protocol connect --http1 --protoset testserver/proto/testserver.protoset http://localhost:8080/api grpcx.test.v1.TestService/Unary`,
+  grpcx call --protocol connect --http1 --reflect=false --protoset testserver/proto/testserver.protoset http://localhost:8080/api grpcx.test.v1.TestService/Unary`,
 		RunE: func(c *cobra.Command, args []string) error {
 			var err error
 			if opts.Conn.Target, opts.Method, err = targetAndMethod("call", args); err != nil {

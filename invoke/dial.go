@@ -153,7 +153,7 @@ func waitReady(ctx context.Context, cc *grpc.ClientConn, rec *lastError) error {
 				return withHint(err, rec.plaintext)
 			}
 			if rec.plaintext {
-				return errors.New("the connection closed before the server spoke HTTP/2; if the server uses TLS, drop --plaintext")
+				return errors.New("the connection closed before the server spoke HTTP/2; if the server uses TLS, drop --plaintext (or give an https:// target)")
 			}
 			return errors.New("connection failed")
 		}
@@ -240,9 +240,9 @@ func withHint(err error, plaintext bool) error {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, errTLSServer):
-		return fmt.Errorf("%w; it needs TLS: drop --plaintext (add --cacert or --insecure for a private certificate)", err)
+		return fmt.Errorf("%w; it needs TLS: drop --plaintext, or give an https:// target (add --cacert or --insecure for a private certificate)", err)
 	case strings.Contains(msg, "first record does not look like a TLS handshake"):
-		return fmt.Errorf("%w; the server does not speak TLS: add --plaintext", err)
+		return fmt.Errorf("%w; the server does not speak TLS: add --plaintext (or give an http:// target)", err)
 	case strings.Contains(msg, "certificate signed by unknown authority"):
 		return fmt.Errorf("%w; give the server's CA with --cacert, or skip verification with --insecure", err)
 	case strings.Contains(msg, "certificate is valid for"), strings.Contains(msg, "doesn't contain any IP SANs"):
