@@ -85,9 +85,13 @@ func (s *Session) cmdHelp(_ context.Context, args string) error {
 	return nil
 }
 
+// firstSentence is s up to the first ". " that ends a sentence: one after
+// another dot (as in "use ..") does not.
 func firstSentence(s string) string {
-	if i := strings.Index(s, ". "); i > 0 {
-		return s[:i]
+	for i := 1; i+1 < len(s); i++ {
+		if s[i] == '.' && s[i+1] == ' ' && s[i-1] != '.' {
+			return s[:i]
+		}
 	}
 	return s
 }

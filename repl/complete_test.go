@@ -232,3 +232,15 @@ func TestLineSourceEndedReader(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstSentence(t *testing.T) {
+	for in, want := range map[string]string{
+		"make SERVICE the context; .. leaves it": "make SERVICE the context; .. leaves it",
+		"call a method. More detail.":            "call a method",
+		"no dot at all":                          "no dot at all",
+	} {
+		if got := firstSentence(in); got != want {
+			t.Errorf("firstSentence(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
