@@ -59,6 +59,8 @@ func openData(streams *IOStreams, data string, set bool) (io.Reader, func(), err
 		return strings.NewReader(""), noop, nil
 	case !set, data == "@-":
 		return streams.In, noop, nil
+	case data == "@":
+		return nil, nil, usagef(errors.New("-d @ needs a file name, -d @FILE, or -d @- for standard input"))
 	case strings.HasPrefix(data, "@"):
 		f, err := os.Open(data[1:])
 		if err != nil {

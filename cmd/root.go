@@ -1,6 +1,9 @@
 package cmd
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/spf13/cobra"
 )
 
@@ -49,7 +52,7 @@ server's reflection service or local .proto and protoset files for the schema.`,
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef(err) })
+	root.SetFlagErrorFunc(flagError)
 	all := verbs()
 	for _, v := range all {
 		if v.name == name {
@@ -62,6 +65,20 @@ server's reflection service or local .proto and protoset files for the schema.`,
 	}
 	root.CompletionOptions.DisableDefaultCmd = false
 	return root
+}
+
+// flagError makes a flag error a usage error, and names the flag a
+// grpcurl habit meant: "-plaintext" is read as -p -l -a ..., and grpcx
+// spells it --plaintext.
+func flagError(c *cobra.Command, err error) error {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, " in -"); i >= 0 && strings.HasPrefix(msg, "unknown shorthand flag") {
+		name, _, _ := strings.Cut(msg[i+len(" in -"):], "=")
+		if c.Flags().Lookup(name) != nil {
+			return usagef(fmt.Errorf("%w: grpcx's long flags take two dashes, --%s", err, name))
+		}
+	}
+	return usagef(err)
 }
 
 // runE wraps a verb's run function so that Main can tell its errors from
