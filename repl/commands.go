@@ -376,6 +376,9 @@ func findMethodIn(src descsource.Source, service protoreflect.ServiceDescriptor,
 	if service != nil && !strings.ContainsAny(name, "./") {
 		name = string(service.FullName()) + "/" + name
 	}
+	if service == nil && !strings.ContainsAny(name, "./") {
+		return nil, fmt.Errorf("method %q needs its service: write pkg.Service/Method, or choose the service first with use SERVICE", name)
+	}
 	m, err := descsource.FindMethod(src, name)
 	if err != nil && service != nil && !strings.HasPrefix(name, "/") && !strings.HasPrefix(name, ".") {
 		if pkg := service.ParentFile().Package(); pkg != "" {
