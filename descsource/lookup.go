@@ -25,6 +25,12 @@ func SortedNames(names []protoreflect.FullName) []protoreflect.FullName {
 // distance, case-insensitively, comparing short names too), then how many
 // there are in all.
 func suggest(name string, candidates []protoreflect.FullName) string {
+	return suggestFrom(name, candidates, candidates)
+}
+
+// suggestFrom is suggest with the near names taken from near and the list
+// of what is available from listed.
+func suggestFrom(name string, near0, candidates []protoreflect.FullName) string {
 	if len(candidates) == 0 {
 		return "; there are none"
 	}
@@ -33,7 +39,7 @@ func suggest(name string, candidates []protoreflect.FullName) string {
 		dist int
 	}
 	var near []scored
-	for _, c := range candidates {
+	for _, c := range near0 {
 		d := distance(strings.ToLower(name), strings.ToLower(string(c)))
 		if short := string(c.Name()); short != string(c) {
 			d = min(d, distance(strings.ToLower(name), strings.ToLower(short)))
@@ -201,6 +207,17 @@ func FindSymbol(src Source, sym string) (protoreflect.Descriptor, error) {
 	if !isNotFound(err) {
 		return nil, err
 	}
+	// An enum value is named in its enum's scope (pkg.COLOR_RED), but
+	// people write it under the enum, as they see it: take that too.
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		if ed, eerr := src.FindSymbol(protoreflect.FullName(name[:i])); eerr == nil {
+			if e, ok := ed.(protoreflect.EnumDescriptor); ok {
+				if v := e.Values().ByName(protoreflect.Name(name[i+1:])); v != nil {
+					return v, nil
+				}
+			}
+		}
+	}
 	services, lerr := src.ListServices()
 	if lerr != nil {
 		return nil, notFoundf("symbol %q not found", name)
@@ -208,7 +225,51 @@ func FindSymbol(src Source, sym string) (protoreflect.Descriptor, error) {
 	if slices.Contains(services, protoreflect.FullName(name)) {
 		return nil, incomplete(name, err)
 	}
-	return nil, notFoundf("symbol %q not found%s", name, suggest(name, services))
+	return nil, notFoundf("symbol %q not found%s", name, suggestFrom(name, knownSymbols(src, services), services))
+}
+
+// knownSymbols returns the names of the services and of every method,
+// message and enum of the files that define them and of the files those
+// import, well-known ones aside: what a misspelt symbol is likely to be.
+func knownSymbols(src Source, services []protoreflect.FullName) []protoreflect.FullName {
+	var ds []protoreflect.Descriptor
+	for _, s := range services {
+		if d, err := src.FindSymbol(s); err == nil {
+			ds = append(ds, d)
+		}
+	}
+	names := append([]protoreflect.FullName(nil), services...)
+	var addMessages func(protoreflect.MessageDescriptors)
+	addEnums := func(es protoreflect.EnumDescriptors) {
+		for i := 0; i < es.Len(); i++ {
+			names = append(names, es.Get(i).FullName())
+		}
+	}
+	addMessages = func(ms protoreflect.MessageDescriptors) {
+		for i := 0; i < ms.Len(); i++ {
+			m := ms.Get(i)
+			if m.IsMapEntry() {
+				continue
+			}
+			names = append(names, m.FullName())
+			addMessages(m.Messages())
+			addEnums(m.Enums())
+		}
+	}
+	for _, fd := range FileClosure(ds...) {
+		if IsWellKnownFile(fd.Path()) {
+			continue
+		}
+		addMessages(fd.Messages())
+		addEnums(fd.Enums())
+		for i := 0; i < fd.Services().Len(); i++ {
+			sd := fd.Services().Get(i)
+			for j := 0; j < sd.Methods().Len(); j++ {
+				names = append(names, sd.Methods().Get(j).FullName())
+			}
+		}
+	}
+	return names
 }
 
 // MethodNames returns the full names of a service's methods, sorted.
