@@ -321,6 +321,9 @@ func (s *Session) cmdConnect(ctx context.Context, args string) error {
 	if args == "" {
 		return errors.New("connect needs a TARGET")
 	}
+	if strings.HasPrefix(args, "-") || strings.ContainsAny(args, " \t") {
+		return errors.New("connect takes one TARGET and no flags: the connection flags are the session's, given to grpcx repl; for a plaintext server write connect http://HOST:PORT")
+	}
 	if s.cfg.Connect == nil {
 		return errors.New("connecting is not available here")
 	}
