@@ -33,6 +33,8 @@ func statusHint(st *status.Status, maxMsgSize int) string {
 			return fmt.Sprintf("the server refused a request larger than its own limit of %s bytes; send a smaller one (--max-msg-sz only limits responses)", m[1])
 		}
 		return fmt.Sprintf("the response is larger than the receive limit of %d bytes; raise it with --max-msg-sz", limit)
+	case strings.Contains(msg, "http2: frame too large"): // an HTTP/1.1 answer read as an HTTP/2 frame
+		return "the server does not speak HTTP/2 (it most likely answered in HTTP/1.1): add --http1"
 	case strings.Contains(msg, "HTTP status 415 Unsupported Media Type"): // connect-go: not a grpc-web or connect server
 		return "the server does not take this protocol's content type: for a plain gRPC server drop --protocol, or put `grpcx gateway` in front of it"
 	case st.Code() == codes.Unauthenticated:

@@ -1,6 +1,8 @@
 package cmd
 
 import (
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -24,5 +26,22 @@ func TestSizeHintSaysWhoseLimit(t *testing.T) {
 		if got := statusHint(status.New(codes.ResourceExhausted, tt.msg), tt.maxSize); !strings.Contains(got, tt.want) {
 			t.Errorf("%q with --max-msg-sz %d: hint %q, want %q", tt.msg, tt.maxSize, got, tt.want)
 		}
+	}
+}
+
+// TestHTTP1ServerHint: Connect over HTTP/2 to a server that speaks only
+// HTTP/1.1 fails with "frame too large", for which --http1 is the fix.
+func TestHTTP1ServerHint(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.NotFoundHandler()}
+	go srv.Serve(lis)
+	defer srv.Close()
+	code, _, stderr := runGrpcx("call", "--protocol", "connect", "--reflect=false", "--protoset", "../testserver/proto/testserver.protoset",
+		"http://"+lis.Addr().String(), "grpcx.test.v1.TestService/Unary")
+	if code == 0 || !strings.Contains(stderr, "Hint: the server does not speak HTTP/2 (it most likely answered in HTTP/1.1): add --http1") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
 	}
 }

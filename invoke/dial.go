@@ -153,7 +153,7 @@ func waitReady(ctx context.Context, cc *grpc.ClientConn, rec *lastError) error {
 				return withHint(err, rec.plaintext)
 			}
 			if rec.plaintext {
-				return errors.New("the connection closed before the server spoke HTTP/2; if the server uses TLS, drop --plaintext (or give an https:// target)")
+				return errors.New("the connection closed before the server spoke HTTP/2; if the server uses TLS, drop --plaintext (or give an https:// target); a server that speaks only HTTP/1.1 cannot carry gRPC, but gRPC-web or Connect can reach it: --protocol grpc-web --http1")
 			}
 			return errors.New("connection failed")
 		}
