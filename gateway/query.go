@@ -315,7 +315,7 @@ func parseTemplate(t string) (segs []string, verb string, vars []string, ok bool
 			rest = rest[end+1:]
 		} else {
 			seg, rest, _ = strings.Cut(rest, "/")
-			segs = append(segs, seg)
+			segs = append(segs, literalKey(seg))
 			continue
 		}
 		rest = strings.TrimPrefix(rest, "/")
@@ -326,6 +326,19 @@ func parseTemplate(t string) (segs []string, verb string, vars []string, ok bool
 		}
 	}
 	return segs, verb, vars, true
+}
+
+// literalKey is a template's literal segment as the transcoder compares it
+// with a request's decoded segments: unescaped, then escaped again (%41
+// is A).
+func literalKey(lit string) string {
+	if lit == "*" || lit == "**" {
+		return lit
+	}
+	if u, err := url.PathUnescape(lit); err == nil {
+		return url.PathEscape(u)
+	}
+	return lit
 }
 
 // matchPath reports whether path matches the template's segments and
@@ -341,7 +354,7 @@ func matchPath(segs []string, verb, path string) bool {
 	}
 	for i, s := range segs {
 		if s == "**" {
-			return true
+			return i < len(parts) // at least one segment, as the transcoder wants
 		}
 		if i >= len(parts) || (s != "*" && s != parts[i]) {
 			return false

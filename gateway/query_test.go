@@ -30,6 +30,8 @@ func TestRouteTemplates(t *testing.T) {
 		{"/v1/{a}/{b.c}:publish", "/v1/x/y:publish", true, []string{"a", "b.c"}},
 		{"/v1/{a}/{b.c}:publish", "/v1/x/y", false, nil},
 		{"/v1/*/x", "/v1/anything/x", true, nil},
+		{"/v1/{name=**}", "/v1", false, nil}, // ** takes one segment at least
+		{"/v2/%41/{name}", "/v2/A/n", true, []string{"name"}},
 	} {
 		segs, verb, vars, ok := parseTemplate(tt.template)
 		if !ok {
