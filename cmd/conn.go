@@ -57,6 +57,9 @@ type connOptions struct {
 	// flags says which of the protocol flags the verb has, so that
 	// checkProtocol suggests only flags the user can give.
 	flags protocolFlags
+	// proxiesHeaders is set for the gateway, which sends -H headers as
+	// HTTP headers of the calls it proxies, not as gRPC metadata.
+	proxiesHeaders bool
 
 	// Extra dial options, set by verbs.
 	extraDial []grpc.DialOption
@@ -255,7 +258,22 @@ func (o *connOptions) parseHeaders(values []string) (metadata.MD, error) {
 	if err != nil {
 		return nil, usagef(err)
 	}
+	// The gateway sends its -H headers as HTTP headers of the calls it
+	// proxies, which nothing drops.
+	if !o.proxiesHeaders {
+		if err := format.CheckReserved(md, reservedHints); err != nil {
+			return nil, usagef(err)
+		}
+	}
 	return md, nil
+}
+
+// reservedHints say how to set what gRPC reserves, with the flags of the
+// one-shot verbs.
+var reservedHints = map[string]string{
+	"user-agent":    "put text before grpcx's own with --user-agent",
+	"grpc-timeout":  "give the deadline with --max-time (in the REPL, --deadline or set deadline)",
+	"grpc-encoding": "compress requests with --compress",
 }
 
 // userAgent is grpcx's user agent, after the user's.

@@ -90,6 +90,8 @@ and path, the gRPC method, its status and the latency (--quiet: none).`,
 		},
 	}
 	opts.Conn.addFlags(cmd.Flags())
+	opts.Conn.proxiesHeaders = true
+	_ = cmd.Flags().MarkHidden("max-time") // refused: calls take their clients' deadlines
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Listen, "listen", "127.0.0.1:8080", "`ADDR` to serve on (host:port; port 0 picks one)")
 	fl.StringVar(&opts.ListenCert, "listen-cert", "", "PEM certificate `FILE` to serve TLS with (with --listen-key)")

@@ -107,29 +107,7 @@ func TestGatewayReloadsOnHangup(t *testing.T) {
 // their google.api.http rules as dynamic messages, which the gateway read
 // as the generated type, and panicked on, at start-up.
 func TestGatewayFromProtoFiles(t *testing.T) {
-	lis, err := testserver.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverCtx, stopServer := context.WithCancel(t.Context())
-	defer stopServer()
-	go testserver.Serve(serverCtx, lis, testserver.Options{})
-	backend := lis.Addr().String()
-	listen := freeAddr(t)
-	var out, errOut lockedBuffer
-	f := NewFactory(strings.NewReader(""), &out, &errOut)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	cmd := NewCmdGateway(f, nil)
-	cmd.SetArgs([]string{"--plaintext", "--quiet", "--reflect=false", "-I", "../testserver/proto", "--proto", "grpcx/test/v1/test.proto", "--listen", listen, backend})
-	go func() { done <- cmd.ExecuteContext(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway: %v", err)
-		}
-	}()
-	waitFor(t, &out, "serving http://"+listen)
+	listen := startCmdGateway(t, "--reflect=false", "-I", "../testserver/proto", "--proto", "grpcx/test/v1/test.proto")
 	resp, err := http.Get("http://" + listen + "/v1/echo/annotated?number=2")
 	if err != nil {
 		t.Fatal(err)
@@ -138,4 +116,43 @@ func TestGatewayFromProtoFiles(t *testing.T) {
 	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || !strings.Contains(string(b), `"message":"annotated"`) {
 		t.Errorf("GET /v1/echo/annotated: %d %s", resp.StatusCode, b)
 	}
+}
+
+// TestGatewayPassesReservedHeaders: the gateway sends -H headers as HTTP
+// headers of the calls it proxies, so a name gRPC metadata reserves
+// (user-agent) is not refused there as it is for call.
+func TestGatewayPassesReservedHeaders(t *testing.T) {
+	listen := startCmdGateway(t, "-H", "user-agent: gw-agent")
+	if got := postJSON(t, "http://"+listen+"/v1/metadata", `{}`); !strings.Contains(got, "gw-agent") {
+		t.Errorf("the backend did not see the gateway's user-agent: %s", got)
+	}
+}
+
+// startCmdGateway runs grpcx gateway with args in front of a test server
+// until the test ends, and returns the address it serves on.
+func startCmdGateway(t *testing.T, args ...string) string {
+	t.Helper()
+	lis, err := testserver.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverCtx, stopServer := context.WithCancel(t.Context())
+	go testserver.Serve(serverCtx, lis, testserver.Options{})
+	listen := freeAddr(t)
+	var out, errOut lockedBuffer
+	f := NewFactory(strings.NewReader(""), &out, &errOut)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	cmd := NewCmdGateway(f, nil)
+	cmd.SetArgs(append([]string{"--plaintext", "--quiet", "--listen", listen}, append(args, lis.Addr().String())...))
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway: %v\n%s", err, errOut.String())
+		}
+		stopServer()
+	})
+	waitFor(t, &out, "serving http://"+listen)
+	return listen
 }

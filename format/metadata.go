@@ -50,27 +50,36 @@ func ParseHeaders(lines []string, expand bool) (metadata.MD, error) {
 	return md, nil
 }
 
-// reservedHeaders are set by gRPC itself, which drops them from metadata
-// without a word; those a flag sets say which.
-var reservedHeaders = map[string]string{
-	"user-agent": "set it with --user-agent", "grpc-timeout": "set the deadline with --max-time",
-	"grpc-encoding": "compress with --compress", "content-type": "", "te": "",
-	"grpc-status": "", "grpc-message": "", "grpc-message-type": "",
-}
-
 // checkHeaderName refuses a name gRPC metadata cannot carry: only 0-9 a-z
-// - _ . are allowed, and some names are gRPC's own.
+// - _ . are allowed.
 func checkHeaderName(name string) error {
 	for _, r := range name {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
 			return fmt.Errorf("header %q: %q is not allowed in a metadata name (only 0-9 a-z - _ .)", name, r)
 		}
 	}
-	if how, ok := reservedHeaders[name]; ok {
-		if how == "" {
-			how = "gRPC sets it itself"
+	return nil
+}
+
+// reservedHeaders are the names grpc-go sets itself and drops from a
+// call's metadata without a word.
+var reservedHeaders = map[string]bool{
+	"user-agent": true, "grpc-timeout": true, "grpc-encoding": true, "content-type": true, "te": true,
+	"grpc-status": true, "grpc-message": true, "grpc-message-type": true,
+}
+
+// CheckReserved refuses metadata that grpc-go would drop from a call
+// because it sets those names itself; how, when not empty, says for a
+// name how the user sets it instead ("user-agent": "--user-agent").
+func CheckReserved(md metadata.MD, how map[string]string) error {
+	for name := range md {
+		if !reservedHeaders[name] {
+			continue
 		}
-		return fmt.Errorf("header %q would be dropped: %s", name, how)
+		if h := how[name]; h != "" {
+			return fmt.Errorf("header %q would be dropped: gRPC sets it itself; %s", name, h)
+		}
+		return fmt.Errorf("header %q would be dropped: gRPC sets it itself", name)
 	}
 	return nil
 }
