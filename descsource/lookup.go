@@ -25,12 +25,12 @@ func SortedNames(names []protoreflect.FullName) []protoreflect.FullName {
 // distance, case-insensitively, comparing short names too), then how many
 // there are in all.
 func suggest(name string, candidates []protoreflect.FullName) string {
-	return suggestFrom(name, candidates, candidates)
+	return suggestFrom(name, candidates, "available", candidates)
 }
 
-// suggestFrom is suggest with the near names taken from near and the list
-// of what is available from listed.
-func suggestFrom(name string, near0, candidates []protoreflect.FullName) string {
+// suggestFrom is suggest with the near names taken from near0, and the
+// list under label taken from candidates.
+func suggestFrom(name string, near0 []protoreflect.FullName, label string, candidates []protoreflect.FullName) string {
 	if len(candidates) == 0 {
 		return "; there are none"
 	}
@@ -67,7 +67,7 @@ func suggestFrom(name string, near0, candidates []protoreflect.FullName) string 
 		}
 		b.WriteString("?")
 	}
-	b.WriteString("\navailable:")
+	b.WriteString("\n" + label + ":")
 	for _, c := range candidates {
 		b.WriteString("\n  ")
 		b.WriteString(string(c))
@@ -164,8 +164,8 @@ func FindMethod(src Source, name string) (protoreflect.MethodDescriptor, error) 
 	if err != nil {
 		// A service named where a method is wanted splits into a
 		// "service" that is its package: say what it is instead.
-		if !strings.Contains(name, "/") {
-			if whole, werr := FindService(src, strings.TrimPrefix(name, "/")); werr == nil {
+		if whole := strings.TrimPrefix(name, "/"); !strings.Contains(whole, "/") {
+			if whole, werr := FindService(src, whole); werr == nil {
 				var methods []string
 				for _, m := range MethodNames(whole) {
 					methods = append(methods, string(whole.FullName())+"/"+string(m.Name()))
@@ -225,7 +225,7 @@ func FindSymbol(src Source, sym string) (protoreflect.Descriptor, error) {
 	if slices.Contains(services, protoreflect.FullName(name)) {
 		return nil, incomplete(name, err)
 	}
-	return nil, notFoundf("symbol %q not found%s", name, suggestFrom(name, knownSymbols(src, services), services))
+	return nil, notFoundf("symbol %q not found%s", name, suggestFrom(name, knownSymbols(src, services), "services", services))
 }
 
 // knownSymbols returns the names of the services and of every method,

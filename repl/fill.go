@@ -17,8 +17,9 @@ import (
 // prompt: an empty answer leaves a field unset, enums take a value's name
 // or number, nested messages are filled recursively, repeated fields and
 // maps take entries until an empty one, oneofs ask which case to set, and
-// well-known types take their JSON form. A bad value is explained and asked
-// again. Ctrl-C abandons the request.
+// well-known types take their JSON form. On a terminal a bad value is
+// explained and asked again; in a script it fails the request (see
+// askAgain). Ctrl-C abandons the request.
 func (s *Session) fill(ctx context.Context, msg proto.Message) error {
 	return s.fillMessage(ctx, msg.ProtoReflect(), "")
 }
