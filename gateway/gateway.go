@@ -436,9 +436,23 @@ func isNativeGRPC(r *http.Request) bool {
 
 // notFound answers a request no route matches.
 func notFound(w http.ResponseWriter, r *http.Request) {
+	text := fmt.Sprintf("no method of this gateway answers %s %s", r.Method, r.URL.Path)
+	switch protocolOf(r) {
+	case "grpc-web":
+		// In the client's protocol: a trailers-only answer, UNIMPLEMENTED
+		// as a gRPC server says it.
+		writeStatus(w, "application/grpc-web+proto", codes.Unimplemented, text)
+		return
+	case "connect":
+		msg, _ := json.Marshal(text)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, `{"code":"unimplemented","message":%s}`+"\n", msg)
+		return
+	}
+	msg, _ := json.Marshal(text)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusNotFound)
-	msg, _ := json.Marshal(fmt.Sprintf("no method of this gateway answers %s %s", r.Method, r.URL.Path))
 	fmt.Fprintf(w, `{"code":5,"message":%s}`+"\n", msg)
 }
 

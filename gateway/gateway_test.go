@@ -604,3 +604,22 @@ func TestRequestOverLimitIsResourceExhausted(t *testing.T) {
 		t.Errorf("a 5 KB Connect request through a 1000-byte limit: %d %s; want 429 resource_exhausted", resp.StatusCode, body)
 	}
 }
+
+// TestUnknownRouteInTheClientsProtocol: a gRPC-web or Connect call of a
+// method the gateway does not expose is answered in that protocol, as
+// UNIMPLEMENTED with the gateway's reason, not with REST's JSON.
+func TestUnknownRouteInTheClientsProtocol(t *testing.T) {
+	url, _ := startGateway(t, startBackend(t), gateway.Options{Services: []string{"grpcx.test.v1.AuthService"}})
+	for _, p := range []invoke.Protocol{invoke.ProtocolGRPCWeb, invoke.ProtocolConnect} {
+		cc, err := invoke.DialWeb(t.Context(), url, p, invoke.DialOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = testpb.NewTestServiceClient(cc).Unary(t.Context(), &testpb.EchoRequest{})
+		cc.Close()
+		st, _ := status.FromError(err)
+		if st.Code() != codes.Unimplemented || !strings.Contains(st.Message(), "no method of this gateway answers") {
+			t.Errorf("%s: %v; want Unimplemented with the gateway's reason", p, err)
+		}
+	}
+}

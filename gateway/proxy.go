@@ -133,8 +133,14 @@ func watchBody(r *http.Request) *http.Request {
 // writeGRPCError answers a gRPC request with a trailers-only response
 // carrying the status.
 func writeGRPCError(w http.ResponseWriter, code codes.Code, msg string) {
+	writeStatus(w, "application/grpc", code, msg)
+}
+
+// writeStatus writes a trailers-only response of content type ct (gRPC's
+// or gRPC-web's) carrying the status.
+func writeStatus(w http.ResponseWriter, ct string, code codes.Code, msg string) {
 	h := w.Header()
-	h.Set("Content-Type", "application/grpc")
+	h.Set("Content-Type", ct)
 	h.Set("Grpc-Status", strconv.Itoa(int(code)))
 	h.Set("Grpc-Message", percentEncode(msg))
 	w.WriteHeader(http.StatusOK)
