@@ -77,8 +77,9 @@ type Options struct {
 	// latency. Nil logs nothing.
 	Log io.Writer
 	// MaxMessageBytes is the largest message the gateway buffers while it
-	// transcodes one (REST, gRPC-web and Connect requests and responses);
-	// zero means 4 MiB, grpc-go's default receive limit.
+	// transcodes one (REST and Connect requests and responses); zero means
+	// 4 MiB, grpc-go's default receive limit. gRPC-web messages keep their
+	// framing and stream through unbuffered: the backend's limits apply.
 	MaxMessageBytes int
 }
 
