@@ -438,20 +438,30 @@ func isNativeGRPC(r *http.Request) bool {
 // notFound answers a request no route matches.
 func notFound(w http.ResponseWriter, r *http.Request) {
 	text := fmt.Sprintf("no method of this gateway answers %s %s", r.Method, r.URL.Path)
-	switch protocolOf(r) {
-	case "grpc-web":
+	ct := r.Header.Get("Content-Type")
+	msg, _ := json.Marshal(text)
+	if note := noteFrom(r.Context()); note != nil && protocolOf(r) != "rest" {
+		note.grpcStatus = codes.Unimplemented.String() // what those clients read
+	}
+	switch {
+	case protocolOf(r) == "grpc-web":
 		// In the client's protocol: a trailers-only answer, UNIMPLEMENTED
-		// as a gRPC server says it.
-		writeStatus(w, "application/grpc-web+proto", codes.Unimplemented, text)
+		// as a gRPC server says it, in the content type it asked in.
+		writeStatus(w, ct, codes.Unimplemented, text)
 		return
-	case "connect":
-		msg, _ := json.Marshal(text)
+	case strings.HasPrefix(ct, "application/connect+"):
+		// A Connect stream: the error is the end-of-stream message.
+		end := []byte(`{"error":{"code":"unimplemented","message":` + string(msg) + `}}`)
+		w.Header().Set("Content-Type", ct)
+		w.WriteHeader(http.StatusOK)
+		w.Write(append([]byte{2, byte(len(end) >> 24), byte(len(end) >> 16), byte(len(end) >> 8), byte(len(end))}, end...))
+		return
+	case protocolOf(r) == "connect":
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
 		fmt.Fprintf(w, `{"code":"unimplemented","message":%s}`+"\n", msg)
 		return
 	}
-	msg, _ := json.Marshal(text)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusNotFound)
 	fmt.Fprintf(w, `{"code":5,"message":%s}`+"\n", msg)

@@ -615,11 +615,22 @@ func TestUnknownRouteInTheClientsProtocol(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = testpb.NewTestServiceClient(cc).Unary(t.Context(), &testpb.EchoRequest{})
-		cc.Close()
+		client := testpb.NewTestServiceClient(cc)
+		_, err = client.Unary(t.Context(), &testpb.EchoRequest{})
 		st, _ := status.FromError(err)
 		if st.Code() != codes.Unimplemented || !strings.Contains(st.Message(), "no method of this gateway answers") {
-			t.Errorf("%s: %v; want Unimplemented with the gateway's reason", p, err)
+			t.Errorf("%s unary: %v; want Unimplemented with the gateway's reason", p, err)
 		}
+		// A stream: Connect streams carry the error in their last message.
+		if stream, err := client.ServerStream(t.Context(), &testpb.StreamRequest{Count: 1}); err == nil {
+			_, err = stream.Recv()
+			st, _ := status.FromError(err)
+			if st.Code() != codes.Unimplemented || !strings.Contains(st.Message(), "no method of this gateway answers") {
+				t.Errorf("%s stream: %v; want Unimplemented with the gateway's reason", p, err)
+			}
+		} else if !strings.Contains(err.Error(), "no method of this gateway answers") {
+			t.Errorf("%s stream: %v", p, err)
+		}
+		cc.Close()
 	}
 }

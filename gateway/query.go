@@ -308,7 +308,9 @@ func parseTemplate(t string) (segs []string, verb string, vars []string, ok bool
 			field, pattern, hasPattern := strings.Cut(rest[1:end], "=")
 			vars = append(vars, field)
 			if hasPattern {
-				segs = append(segs, strings.Split(pattern, "/")...)
+				for _, s := range strings.Split(pattern, "/") {
+					segs = append(segs, literalKey(s))
+				}
 			} else {
 				segs = append(segs, "*")
 			}
@@ -329,16 +331,26 @@ func parseTemplate(t string) (segs []string, verb string, vars []string, ok bool
 }
 
 // literalKey is a template's literal segment as the transcoder compares it
-// with a request's decoded segments: unescaped, then escaped again (%41
-// is A).
+// with a request's decoded segments: unescaped, then escaped again with
+// every byte outside [-_.~0-9A-Za-z] as %XX (%41 is A; ":" is %3A).
 func literalKey(lit string) string {
 	if lit == "*" || lit == "**" {
 		return lit
 	}
-	if u, err := url.PathUnescape(lit); err == nil {
-		return url.PathEscape(u)
+	u, err := url.PathUnescape(lit)
+	if err != nil {
+		return lit
 	}
-	return lit
+	var b strings.Builder
+	for i := 0; i < len(u); i++ {
+		c := u[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
 
 // matchPath reports whether path matches the template's segments and

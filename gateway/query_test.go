@@ -32,6 +32,8 @@ func TestRouteTemplates(t *testing.T) {
 		{"/v1/*/x", "/v1/anything/x", true, nil},
 		{"/v1/{name=**}", "/v1", false, nil}, // ** takes one segment at least
 		{"/v2/%41/{name}", "/v2/A/n", true, []string{"name"}},
+		{"/v2/{name=%41/*}", "/v2/A/n", true, []string{"name"}},
+		{"/v2/a%3Ab/{name}", "/v2/a:b/n", false, nil}, // the transcoder keeps %3A escaped, and so never routes it
 	} {
 		segs, verb, vars, ok := parseTemplate(tt.template)
 		if !ok {
