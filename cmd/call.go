@@ -94,6 +94,7 @@ NotFound is 69).`,
 		},
 	}
 	opts.Conn.addFlags(cmd.Flags())
+	opts.Conn.headerHints["grpc-encoding"] = compressHint
 	opts.Conn.addProtocolFlags(cmd.Flags())
 	cmd.ValidArgsFunction = completeNames(&opts.Conn, func(rest []string) (bool, bool) { return false, len(rest) == 0 })
 	fl := cmd.Flags()

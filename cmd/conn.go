@@ -60,6 +60,9 @@ type connOptions struct {
 	// proxiesHeaders is set for the gateway, which sends -H headers as
 	// HTTP headers of the calls it proxies, not as gRPC metadata.
 	proxiesHeaders bool
+	// headerHints say, for names gRPC reserves, the verb's flag that sets
+	// what they would ("user-agent": "put text ... with --user-agent").
+	headerHints map[string]string
 
 	// Extra dial options, set by verbs.
 	extraDial []grpc.DialOption
@@ -106,6 +109,7 @@ func (o *connOptions) addReflectProtocolFlags(fs *pflag.FlagSet) {
 }
 
 func (o *connOptions) addFlags(fs *pflag.FlagSet) {
+	o.headerHints = map[string]string{"user-agent": userAgentHint, "grpc-timeout": maxTimeHint}
 	fs.BoolVar(&o.Plaintext, "plaintext", false, "connect without TLS")
 	fs.BoolVar(&o.TLS.Insecure, "insecure", false, "use TLS but skip verifying the server's certificate")
 	fs.StringVar(&o.TLS.CACert, "cacert", "", "PEM `FILE` of CA certificates to verify the server with (default: system roots)")
@@ -258,23 +262,26 @@ func (o *connOptions) parseHeaders(values []string) (metadata.MD, error) {
 	if err != nil {
 		return nil, usagef(err)
 	}
-	// The gateway sends its -H headers as HTTP headers of the calls it
-	// proxies, which nothing drops.
-	if !o.proxiesHeaders {
-		if err := format.CheckReserved(md, reservedHints); err != nil {
-			return nil, usagef(err)
-		}
+	check := md
+	if o.proxiesHeaders {
+		// The gateway sends its -H headers as HTTP headers of the calls it
+		// proxies: a user-agent goes through. The other reserved names
+		// would break or change every call (content-type, grpc-encoding).
+		check = md.Copy()
+		delete(check, "user-agent")
+	}
+	if err := format.CheckReserved(check, o.headerHints); err != nil {
+		return nil, usagef(err)
 	}
 	return md, nil
 }
 
-// reservedHints say how to set what gRPC reserves, with the flags of the
-// one-shot verbs.
-var reservedHints = map[string]string{
-	"user-agent":    "put text before grpcx's own with --user-agent",
-	"grpc-timeout":  "give the deadline with --max-time (in the REPL, --deadline or set deadline)",
-	"grpc-encoding": "compress requests with --compress",
-}
+// Hints for the names gRPC reserves, by the flag that sets each.
+const (
+	userAgentHint = "put text before grpcx's own with --user-agent"
+	maxTimeHint   = "give the deadline with --max-time"
+	compressHint  = "compress requests with --compress"
+)
 
 // userAgent is grpcx's user agent, after the user's.
 func (o *connOptions) userAgent() string {

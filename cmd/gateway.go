@@ -91,6 +91,8 @@ and path, the gRPC method, its status and the latency (--quiet: none).`,
 	}
 	opts.Conn.addFlags(cmd.Flags())
 	opts.Conn.proxiesHeaders = true
+	cmd.Flags().Lookup("max-msg-sz").Usage = "largest REST or Connect message buffered to transcode it, in `BYTES` (default 4 MiB); gRPC-web and gRPC stream through"
+	opts.Conn.headerHints["grpc-timeout"] = "the gateway's calls take their deadlines from their clients"
 	_ = cmd.Flags().MarkHidden("max-time") // refused: calls take their clients' deadlines
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Listen, "listen", "127.0.0.1:8080", "`ADDR` to serve on (host:port; port 0 picks one)")

@@ -71,6 +71,8 @@ its call, up to an empty line. Any failing command makes the exit code 1.`,
 		},
 	}
 	opts.Conn.addFlags(cmd.Flags())
+	opts.Conn.headerHints["grpc-timeout"] = "give each call's deadline with --deadline (or set deadline)"
+	opts.Conn.headerHints["grpc-encoding"] = compressHint
 	opts.Conn.addProtocolFlags(cmd.Flags())
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Output, "output", "o", "json", "response format: json, jsonl or text (set output in the REPL)")

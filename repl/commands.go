@@ -196,7 +196,7 @@ func (s *Session) cmdHeader(_ context.Context, args string) error {
 		if err != nil {
 			return err
 		}
-		if err := format.CheckReserved(md, map[string]string{"grpc-timeout": "give the deadline with set deadline", "grpc-encoding": "compress requests with grpcx repl --compress"}); err != nil {
+		if err := format.CheckReserved(md, map[string]string{"grpc-timeout": "give the deadline with set deadline", "grpc-encoding": "compress requests with grpcx repl --compress", "user-agent": "start grpcx repl with --user-agent"}); err != nil {
 			return err
 		}
 		for k, v := range md {
