@@ -33,15 +33,16 @@ func statusHint(st *status.Status, maxMsgSize int) string {
 		if m != nil && m[1] != strconv.Itoa(limit) {
 			return fmt.Sprintf("the server refused a request larger than its own limit of %s bytes; send a smaller one (--max-msg-sz only limits responses)", m[1])
 		}
-		if maxMsgSize == 0 {
+		if limit == 4<<20 {
 			// The server's limit is most likely the same default: the
 			// words do not say which side refused which message.
 			return fmt.Sprintf("a message is larger than %d bytes, the default limit of both sides: for a large response, raise grpcx's with --max-msg-sz; a large request is over the server's, which only the server can raise", limit)
 		}
 		return fmt.Sprintf("the response is larger than the receive limit of %d bytes; raise it with --max-msg-sz", limit)
-	case strings.Contains(msg, "http2: frame too large"), // an HTTP/1.1 answer read as an HTTP/2 frame
-		strings.Contains(msg, "http2: client conn could not be established"): // or the server hung up first
+	case strings.Contains(msg, "http2: frame too large"): // an HTTP/1.1 answer read as an HTTP/2 frame
 		return "the server does not speak HTTP/2 (it most likely answered in HTTP/1.1): add --http1"
+	case strings.Contains(msg, "http2: client conn could not be established"): // the server hung up first
+		return "the server closed the connection before speaking HTTP/2: if it speaks only HTTP/1.1, add --http1; if it wants TLS, give an https:// target"
 	case strings.Contains(msg, "HTTP status 415 Unsupported Media Type"): // connect-go: not a grpc-web or connect server
 		return "the server does not take this protocol's content type: for a plain gRPC server drop --protocol, or put `grpcx gateway` in front of it"
 	case st.Code() == codes.Unauthenticated:

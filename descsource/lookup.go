@@ -166,19 +166,27 @@ func FindMethod(src Source, name string) (protoreflect.MethodDescriptor, error) 
 		// "service" that is its package: say what it is instead.
 		if whole := strings.TrimPrefix(name, "/"); !strings.Contains(whole, "/") {
 			if whole, werr := FindService(src, whole); werr == nil {
-				var methods []string
-				for _, m := range MethodNames(whole) {
-					methods = append(methods, string(whole.FullName())+"/"+string(m.Name()))
-				}
-				return nil, notFoundf("%s is a service, not a method: give one of its methods (%s)", whole.FullName(), strings.Join(methods, ", "))
+				return nil, notAMethod(whole)
 			}
 		}
 		return nil, err
+	}
+	if methodName == "" { // pkg.Service/
+		return nil, notAMethod(svc)
 	}
 	if m := svc.Methods().ByName(protoreflect.Name(methodName)); m != nil {
 		return m, nil
 	}
 	return nil, notFoundf("service %s has no method %q%s", svc.FullName(), methodName, suggest(methodName, MethodNames(svc)))
+}
+
+// notAMethod is the error for a service named where a method is wanted.
+func notAMethod(svc protoreflect.ServiceDescriptor) error {
+	var methods []string
+	for _, m := range MethodNames(svc) {
+		methods = append(methods, string(svc.FullName())+"/"+string(m.Name()))
+	}
+	return notFoundf("%s is a service, not a method: give one of its methods (%s)", svc.FullName(), strings.Join(methods, ", "))
 }
 
 // SplitMethodName splits a method name written pkg.Service/Method,
