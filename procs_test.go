@@ -36,6 +36,7 @@ type procsServer struct {
 func startProcs(t *testing.T, n int) *procsServer {
 	t.Helper()
 	c := exec.Command("grpcx", "testserver", "--procs", strconv.Itoa(n), "--listen", "127.0.0.1:0")
+	c.SysProcAttr = diesWithTest()
 	stdout, err := c.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +203,7 @@ func TestTestserverProcsStoppedWhileStarting(t *testing.T) {
 		t.Skip("--procs needs SO_REUSEPORT as Linux has it")
 	}
 	c := exec.Command("grpcx", "testserver", "--procs", "2", "--listen", "127.0.0.1:0")
+	c.SysProcAttr = diesWithTest()
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
 	if err := c.Start(); err != nil {
@@ -239,4 +241,11 @@ func hasChild(pattern string) bool {
 		}
 	}
 	return false
+}
+
+// diesWithTest has the kernel stop a supervisor when the test process
+// dies, killed by a timeout say, which would leave it and its servers
+// running with no one to stop them.
+func diesWithTest() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 }

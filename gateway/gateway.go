@@ -342,8 +342,10 @@ func (g *Gateway) backendHandler() http.Handler {
 		}
 		r = withStart(watchBody(r))
 		g.proxy.ServeHTTP(w, r)
-		if note != nil {
-			note.grpcStatus = grpcStatusOf(w.Header())
+		// The proxy's own answers (a backend it cannot reach) note their
+		// status themselves: the transcoder may have taken the headers.
+		if s := grpcStatusOf(w.Header()); note != nil && s != "" {
+			note.grpcStatus = s
 		}
 	})
 }

@@ -451,10 +451,15 @@ func TestBackendDown(t *testing.T) {
 	}
 	addr := lis.Addr().String()
 	lis.Close()
-	url, _ := startGateway(t, addr, gateway.Options{})
+	var log syncBuffer
+	url, _ := startGateway(t, addr, gateway.Options{Log: &log})
 	resp := do(t, "GET", url+"/v1/echo/x", "")
 	if resp.status != http.StatusServiceUnavailable || jsonField(t, resp.body, "code") != 14.0 {
 		t.Errorf("backend down: %d %s", resp.status, resp.body)
+	}
+	// The log says what the client got.
+	if !strings.Contains(log.String(), "grpcx.test.v1.TestService/Unary Unavailable (HTTP 503)") {
+		t.Errorf("log:\n%s\nwant the Unavailable status", log.String())
 	}
 }
 

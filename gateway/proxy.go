@@ -37,11 +37,11 @@ func newProxy(backend *url.URL, transport http.RoundTripper, header http.Header)
 			// A call whose deadline passed: the backend resets the stream
 			// at its end of it, which reads as a transport error here.
 			if errors.Is(r.Context().Err(), context.DeadlineExceeded) || deadlinePassed(r) {
-				writeGRPCError(w, codes.DeadlineExceeded, "gateway: the call's deadline passed")
+				proxyError(w, r, codes.DeadlineExceeded, "gateway: the call's deadline passed")
 				return
 			}
 			if r.Context().Err() != nil {
-				writeGRPCError(w, codes.Canceled, "the client went away")
+				proxyError(w, r, codes.Canceled, "the client went away")
 				return
 			}
 			if body, ok := r.Context().Value(watchedBodyKey{}).(*watchedBody); ok && body.err != nil {
@@ -53,10 +53,10 @@ func newProxy(backend *url.URL, transport http.RoundTripper, header http.Header)
 				if c := connect.CodeOf(body.err); c != connect.CodeUnknown {
 					code = codes.Code(c)
 				}
-				writeGRPCError(w, code, fmt.Sprintf("gateway: the request's body: %v", body.err))
+				proxyError(w, r, code, fmt.Sprintf("gateway: the request's body: %v", body.err))
 				return
 			}
-			writeGRPCError(w, codes.Unavailable, fmt.Sprintf("gateway: the backend: %v", err))
+			proxyError(w, r, codes.Unavailable, fmt.Sprintf("gateway: the backend: %v", err))
 		},
 		ErrorLog: log.New(io.Discard, "", 0), // a library does not print
 	}
@@ -134,6 +134,15 @@ func watchBody(r *http.Request) *http.Request {
 // carrying the status.
 func writeGRPCError(w http.ResponseWriter, code codes.Code, msg string) {
 	writeStatus(w, "application/grpc", code, msg)
+}
+
+// proxyError is writeGRPCError for the proxy's own answers, noted for the
+// request log.
+func proxyError(w http.ResponseWriter, r *http.Request, code codes.Code, msg string) {
+	if note := noteFrom(r.Context()); note != nil {
+		note.grpcStatus = code.String()
+	}
+	writeGRPCError(w, code, msg)
 }
 
 // writeStatus writes a trailers-only response of content type ct (gRPC's
