@@ -21,6 +21,9 @@ type lineSource struct {
 	// call did not take (it ended before them), rather than run them as
 	// commands. It changes as lines are handed out, in their order.
 	inStream bool
+	// handed counts the lines handed out, and command is the number of
+	// the last one read as a command: where a script's error was.
+	handed, command int
 }
 
 type lineResult struct {
@@ -56,6 +59,9 @@ func (l *lineSource) read(ctx context.Context, prompt string) (string, error) {
 			return "", ctx.Err()
 		}
 		l.reading = false
+		if r.err == nil {
+			l.handed++
+		}
 		if r.err != nil || strings.TrimSpace(r.line) == "" {
 			l.inStream = false
 		}
@@ -82,7 +88,17 @@ func (l *lineSource) readCommand(ctx context.Context, prompt string) (string, er
 		l.mu.Unlock()
 		line, err := l.read(ctx, prompt)
 		if err != nil || !leftover {
+			l.mu.Lock()
+			l.command = l.handed
+			l.mu.Unlock()
 			return line, err
 		}
 	}
+}
+
+// commandLine is the number of the last line read as a command, from 1.
+func (l *lineSource) commandLine() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.command
 }

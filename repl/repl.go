@@ -226,6 +226,11 @@ func (s *Session) report(err error) {
 	if errors.As(err, &r) {
 		return
 	}
+	if !s.cfg.Interactive {
+		// A script's error says which of its lines it was.
+		fmt.Fprintf(s.err, "line %d: error: %v\n", s.lines.commandLine(), err)
+		return
+	}
 	fmt.Fprintf(s.err, "error: %v\n", err)
 }
 
