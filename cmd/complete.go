@@ -59,28 +59,22 @@ func completeNames(conn *connOptions, want func(rest []string) (services, method
 // pkg.Service.Method, or pkg.Service/Method when slash is set (what the
 // user started typing).
 func sourceNames(src descsource.Source, services, methods, slash bool) []string {
-	svcs, err := src.ListServices()
+	svcs, err := descsource.Services(src)
 	if err != nil {
 		return nil
 	}
 	var out []string
-	for _, s := range svcs {
+	for _, svc := range svcs {
 		if services {
-			out = append(out, string(s))
+			out = append(out, string(svc.FullName()))
 		}
-		if !methods {
-			continue
-		}
-		ms, err := descsource.List(src, string(s))
-		if err != nil {
-			continue
-		}
-		for _, m := range ms {
-			name := string(m)
+		for i := 0; methods && i < svc.Methods().Len(); i++ {
+			m := svc.Methods().Get(i)
 			if slash {
-				name = string(s) + "/" + strings.TrimPrefix(name, string(s)+".")
+				out = append(out, string(svc.FullName())+"/"+string(m.Name()))
+			} else {
+				out = append(out, string(m.FullName()))
 			}
-			out = append(out, name)
 		}
 	}
 	return out

@@ -241,42 +241,66 @@ func FindSymbol(src Source, sym string) (protoreflect.Descriptor, error) {
 // import, well-known ones aside: what a misspelt symbol is likely to be.
 func knownSymbols(src Source, services []protoreflect.FullName) []protoreflect.FullName {
 	var ds []protoreflect.Descriptor
-	for _, s := range services {
-		if d, err := src.FindSymbol(s); err == nil {
-			ds = append(ds, d)
-		}
+	for _, svc := range resolveServices(src, services) {
+		ds = append(ds, svc)
 	}
 	names := append([]protoreflect.FullName(nil), services...)
-	var addMessages func(protoreflect.MessageDescriptors)
-	addEnums := func(es protoreflect.EnumDescriptors) {
-		for i := 0; i < es.Len(); i++ {
-			names = append(names, es.Get(i).FullName())
-		}
-	}
-	addMessages = func(ms protoreflect.MessageDescriptors) {
-		for i := 0; i < ms.Len(); i++ {
-			m := ms.Get(i)
-			if m.IsMapEntry() {
-				continue
-			}
-			names = append(names, m.FullName())
-			addMessages(m.Messages())
-			addEnums(m.Enums())
-		}
-	}
 	for _, fd := range FileClosure(ds...) {
 		if IsWellKnownFile(fd.Path()) {
 			continue
 		}
-		addMessages(fd.Messages())
-		addEnums(fd.Enums())
+		names = append(names, DeclaredTypes(fd, true)...)
 		for i := 0; i < fd.Services().Len(); i++ {
-			sd := fd.Services().Get(i)
-			for j := 0; j < sd.Methods().Len(); j++ {
-				names = append(names, sd.Methods().Get(j).FullName())
+			names = append(names, MethodNames(fd.Services().Get(i))...)
+		}
+	}
+	return names
+}
+
+// Services returns the services src lists, resolved; one that does not
+// resolve is left out.
+func Services(src Source) ([]protoreflect.ServiceDescriptor, error) {
+	names, err := src.ListServices()
+	if err != nil {
+		return nil, err
+	}
+	return resolveServices(src, names), nil
+}
+
+func resolveServices(src Source, names []protoreflect.FullName) []protoreflect.ServiceDescriptor {
+	var out []protoreflect.ServiceDescriptor
+	for _, n := range names {
+		if d, err := src.FindSymbol(n); err == nil {
+			if svc, ok := d.(protoreflect.ServiceDescriptor); ok {
+				out = append(out, svc)
 			}
 		}
 	}
+	return out
+}
+
+// DeclaredTypes returns the full names of the messages fd declares,
+// nested ones included and map entries aside, and with enums set, of its
+// enums too.
+func DeclaredTypes(fd protoreflect.FileDescriptor, enums bool) []protoreflect.FullName {
+	var names []protoreflect.FullName
+	addEnums := func(es protoreflect.EnumDescriptors) {
+		for i := 0; enums && i < es.Len(); i++ {
+			names = append(names, es.Get(i).FullName())
+		}
+	}
+	var addMessages func(protoreflect.MessageDescriptors)
+	addMessages = func(ms protoreflect.MessageDescriptors) {
+		for i := 0; i < ms.Len(); i++ {
+			if m := ms.Get(i); !m.IsMapEntry() {
+				names = append(names, m.FullName())
+				addMessages(m.Messages())
+				addEnums(m.Enums())
+			}
+		}
+	}
+	addMessages(fd.Messages())
+	addEnums(fd.Enums())
 	return names
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/grpcx/grpcx/descsource"
 )
 
 // completer completes commands, service and method names (full and short),
@@ -178,16 +180,9 @@ func (c *completer) messages() []string {
 			return
 		}
 		seen[file.Path()] = true
-		var walk func(ms protoreflect.MessageDescriptors)
-		walk = func(ms protoreflect.MessageDescriptors) {
-			for i := 0; i < ms.Len(); i++ {
-				if !ms.Get(i).IsMapEntry() {
-					out = append(out, string(ms.Get(i).FullName()))
-					walk(ms.Get(i).Messages())
-				}
-			}
+		for _, n := range descsource.DeclaredTypes(file, false) {
+			out = append(out, string(n))
 		}
-		walk(file.Messages())
 	})
 	return out
 }
@@ -197,21 +192,7 @@ func (c *completer) eachService(fn func(protoreflect.ServiceDescriptor)) {
 	if err != nil {
 		return
 	}
-	services, ok := within(func() ([]protoreflect.ServiceDescriptor, error) {
-		names, err := src.ListServices()
-		if err != nil {
-			return nil, err
-		}
-		var out []protoreflect.ServiceDescriptor
-		for _, n := range names {
-			if d, err := src.FindSymbol(n); err == nil {
-				if svc, ok := d.(protoreflect.ServiceDescriptor); ok {
-					out = append(out, svc)
-				}
-			}
-		}
-		return out, nil
-	})
+	services, ok := within(func() ([]protoreflect.ServiceDescriptor, error) { return descsource.Services(src) })
 	if !ok {
 		return
 	}
