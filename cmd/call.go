@@ -129,9 +129,9 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 	mc := opts.openCache()
 	var cached <-chan protoreflect.MethodDescriptor
 	if mc != nil {
-		cached = mc.lookupAsync(opts.Method)
+		cached = mc.LookupAsync(opts.Method)
 		opts.Conn.started = func(reflectCtx context.Context, cc grpc.ClientConnInterface) {
-			mc.prefetch(reflectCtx, cc, opts.Method)
+			mc.Prefetch(reflectCtx, cc, opts.Method)
 		}
 	}
 	s, err := opts.Conn.open(ctx, true)
@@ -201,15 +201,15 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 // (cached delivers what the lookup found there, nil for nothing); a cached
 // method comes with the channel on which reflection's view of it arrives
 // while the call runs.
-func (o *CallOptions) resolveMethod(s *session, mc *methodCache, cached <-chan protoreflect.MethodDescriptor, verbose *format.VerbosePrinter) (protoreflect.MethodDescriptor, <-chan validation, error) {
+func (o *CallOptions) resolveMethod(s *session, mc *descsource.MethodCache, cached <-chan protoreflect.MethodDescriptor, verbose *format.VerbosePrinter) (protoreflect.MethodDescriptor, <-chan descsource.Validation, error) {
 	if mc != nil {
 		if m := <-cached; m != nil {
 			if verbose != nil {
 				verbose.Notef("descriptors from the cache; checking them with reflection while the call runs")
 			}
-			return m, mc.validate(s.reflectCtx, s.reflectCC, m), nil
+			return m, mc.Validate(s.reflectCtx, s.reflectCC, m), nil
 		}
-		mc.missed()
+		mc.Missed()
 	}
 	m, err := descsource.FindMethod(s.src, o.Method)
 	err = describeSourceError(err)
@@ -217,7 +217,7 @@ func (o *CallOptions) resolveMethod(s *session, mc *methodCache, cached <-chan p
 		return nil, nil, err
 	}
 	if mc != nil {
-		mc.store(m)
+		mc.Store(m)
 	}
 	return m, nil, nil
 }
