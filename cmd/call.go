@@ -174,7 +174,8 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 		validating = newValidatingHandler(handler, check)
 		handler = validating
 	}
-	err = invoke.Invoke(ctx, s.cc, method, s.rpcHeaders, parser.Next, handler, opts.Conn.callOptions(opts.Compress)...)
+	callOpts := append(opts.Conn.callOptions(opts.Compress), invoke.WithExtensions(types))
+	err = invoke.Invoke(ctx, s.cc, method, s.rpcHeaders, parser.Next, handler, callOpts...)
 	var stale error
 	if validating != nil {
 		stale = validating.settle(err, opts.IO.ErrOut)

@@ -3,10 +3,12 @@ package invoke
 import (
 	"fmt"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
 )
 
@@ -78,6 +80,7 @@ func (dynamicCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	defer buf.Free()
 	if sized != nil {
 		sized.decoded(buf.ReadOnlyData())
+		return sized.unmarshal(buf.ReadOnlyData())
 	}
 	return unmarshalOpts.Unmarshal(buf.ReadOnlyData(), m)
 }
@@ -110,3 +113,44 @@ func clearFields(m protoreflect.Message) {
 
 // smallMessage is the most fields clearFields clears one by one.
 const smallMessage = 8
+
+// ExtensionResolver finds the extensions of a message type by number.
+type ExtensionResolver interface {
+	FindExtensionByName(field protoreflect.FullName) (protoreflect.ExtensionType, error)
+	FindExtensionByNumber(message protoreflect.FullName, field protoreflect.FieldNumber) (protoreflect.ExtensionType, error)
+}
+
+// WithExtensions is a call option naming where the extensions that
+// responses set are looked up: the call's descriptor source, say. Without
+// it only the extensions compiled into grpcx are known, and any other is
+// kept as an unknown field, its name and type lost to JSON output. A
+// lookup is made only for a field number in a message's extension ranges
+// that its type does not define.
+func WithExtensions(r ExtensionResolver) grpc.CallOption { return extensionsOption{r: r} }
+
+type extensionsOption struct {
+	grpc.EmptyCallOption
+	r ExtensionResolver
+}
+
+// notFoundOnError makes any failure to find an extension a plain "not
+// found", which the decoder takes as an unknown field: a resolver that asks
+// reflection can fail in other ways, and the response is not to be lost for
+// it.
+type notFoundOnError struct{ r ExtensionResolver }
+
+func (n notFoundOnError) FindExtensionByName(field protoreflect.FullName) (protoreflect.ExtensionType, error) {
+	xt, err := n.r.FindExtensionByName(field)
+	if err != nil {
+		return nil, protoregistry.NotFound
+	}
+	return xt, nil
+}
+
+func (n notFoundOnError) FindExtensionByNumber(message protoreflect.FullName, field protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
+	xt, err := n.r.FindExtensionByNumber(message, field)
+	if err != nil {
+		return nil, protoregistry.NotFound
+	}
+	return xt, nil
+}

@@ -109,6 +109,11 @@ func Invoke(ctx context.Context, cc grpc.ClientConnInterface, method protoreflec
 	opts = append([]grpc.CallOption{grpc.ForceCodecV2(dynamicCodec{}), schemaCallOption{method: method}}, opts...)
 	c := &call{cc: cc, method: method, path: MethodPath(method), next: next, h: h, opts: opts}
 	c.wire, _ = h.(WireKeeper)
+	for _, o := range opts {
+		if o, ok := o.(extensionsOption); ok {
+			c.extensions = notFoundOnError{o.r} // converted once, not per response
+		}
+	}
 	if md == nil {
 		md = metadata.MD{}
 	}
@@ -132,6 +137,9 @@ type call struct {
 	h      Handler
 	wire   WireKeeper // h, when it is one
 	opts   []grpc.CallOption
+	// extensions resolves the extensions responses hold (see
+	// WithExtensions); nil means those compiled into grpcx.
+	extensions ExtensionResolver
 }
 
 // single reads the one request of a unary or server-streaming call. No
@@ -196,7 +204,7 @@ func (c *call) unary(ctx context.Context) error {
 // into returns what the codecs decode msg into: msg, measured, and with
 // its wire form kept when the handler wants it.
 func (c *call) into(msg *dynamicpb.Message) sizedMessage {
-	return sizedMessage{msg: msg, keepWire: c.wire != nil && c.wire.WantWire()}
+	return sizedMessage{msg: msg, keepWire: c.wire != nil && c.wire.WantWire(), extensions: c.extensions}
 }
 
 // deliver hands a response to the handler, with its wire form, when kept.
@@ -317,10 +325,20 @@ const (
 // and note the size of its wire form in size, and keep a copy of that form
 // in wire when keepWire is set.
 type sizedMessage struct {
-	msg      *dynamicpb.Message
-	size     int
-	keepWire bool
-	wire     []byte
+	msg        *dynamicpb.Message
+	size       int
+	keepWire   bool
+	wire       []byte
+	extensions ExtensionResolver // nil: those compiled into grpcx
+}
+
+// unmarshal decodes wire into the message.
+func (m *sizedMessage) unmarshal(wire []byte) error {
+	opts := unmarshalOpts
+	if m.extensions != nil {
+		opts.Resolver = m.extensions
+	}
+	return opts.Unmarshal(wire, m.msg)
 }
 
 // decoded records, for a codec, the wire form m was decoded from.

@@ -343,7 +343,7 @@ func (webCodec) Unmarshal(data []byte, v any) error {
 	}
 	if m, ok := v.(*sizedMessage); ok {
 		m.decoded(data)
-		v = m.msg
+		return m.unmarshal(data)
 	}
 	m, err := asMessage(v)
 	if err != nil {

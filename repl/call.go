@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 
 	"google.golang.org/grpc/status"
@@ -64,7 +65,8 @@ func (s *Session) cmdCall(ctx context.Context, args string) error {
 		s.lines.startStream() // its lines end with an empty one
 	}
 
-	err = invoke.Invoke(ctx, s.conn.Conn, m, s.headers.Copy(), next, printer, s.cfg.CallOptions...)
+	callOpts := append(slices.Clip(s.cfg.CallOptions), invoke.WithExtensions(types))
+	err = invoke.Invoke(ctx, s.conn.Conn, m, s.headers.Copy(), next, printer, callOpts...)
 	if perr := printer.Err(); perr != nil && err == nil {
 		err = perr
 	}
