@@ -11,6 +11,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/grpcx/grpcx/descsource"
 )
 
 // fill asks for msg's fields one by one, with each field's type in the
@@ -161,7 +163,7 @@ func (s *Session) askValue(ctx context.Context, parent protoreflect.Message, fd 
 		}
 		if fd.Message() != nil {
 			v := newValue()
-			if err := unmarshalJSONValue(answer, v.Message().Interface()); err != nil {
+			if err := s.unmarshalJSONValue(answer, v.Message().Interface()); err != nil {
 				if err := s.askAgain(fmt.Errorf("%s: %w", name, err)); err != nil {
 					return protoreflect.Value{}, false, err
 				}
@@ -195,7 +197,9 @@ func (s *Session) askField(ctx context.Context, prompt string, choices []string)
 // protojson, so the rules and messages are those of JSON input. Text that is
 // not JSON is taken as a string.
 func parseScalar(fd protoreflect.FieldDescriptor, text string) (protoreflect.Value, error) {
-	if fd.Kind() == protoreflect.StringKind || (fd.Kind() == protoreflect.EnumKind && !isNumber(text)) || !json.Valid([]byte(text)) {
+	// Bytes are base64, which can look like a JSON number ("1234").
+	if fd.Kind() == protoreflect.StringKind || fd.Kind() == protoreflect.BytesKind ||
+		(fd.Kind() == protoreflect.EnumKind && !isNumber(text)) || !json.Valid([]byte(text)) {
 		if !strings.HasPrefix(text, `"`) {
 			quoted, _ := json.Marshal(text)
 			text = string(quoted)
@@ -219,12 +223,17 @@ func isNumber(s string) bool {
 	return err == nil
 }
 
-func unmarshalJSONValue(text string, msg proto.Message) error {
+// unmarshalJSONValue parses a message field's answer, resolving the types
+// of Any values through the session's descriptor source, as a call's JSON
+// input does.
+func (s *Session) unmarshalJSONValue(text string, msg proto.Message) error {
 	if !json.Valid([]byte(text)) {
 		quoted, _ := json.Marshal(text)
 		text = string(quoted)
 	}
-	if err := protojson.Unmarshal([]byte(text), msg); err != nil {
+	src, _ := s.source()
+	opts := protojson.UnmarshalOptions{Resolver: descsource.TypesOf(src)}
+	if err := opts.Unmarshal([]byte(text), msg); err != nil {
 		return fmt.Errorf("not a valid %s in JSON form: %v", msg.ProtoReflect().Descriptor().FullName(), err)
 	}
 	return nil
