@@ -2,8 +2,10 @@ package format
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 )
 
@@ -109,32 +112,9 @@ func (f *Formatter) Append(dst []byte, m proto.Message) ([]byte, error) {
 	var err error
 	f.scratch, err = f.json.MarshalAppend(f.scratch[:0], m)
 	if err != nil {
-		// JSON cannot show an Any whose type is unknown; text format shows
-		// its raw type URL and bytes, so the message is not lost.
-		text := f.text
-		if f.output == JSONL {
-			text.Multiline, text.Indent = false, "" // keep one line a message
-		}
-		out, terr := text.MarshalAppend(dst, m)
-		if terr != nil {
-			return dst, err
-		}
-		if len(out) == len(dst) || out[len(out)-1] != '\n' {
-			out = append(out, '\n')
-		}
-		return out, &FallbackError{Err: err}
+		return f.appendFallback(dst, m, err)
 	}
-	// protojson varies its white space on purpose, but only in one way per
-	// binary; respace just that, in place, to keep output stable for diffs
-	// and golden files without re-indenting every message.
-	out := f.scratch
-	varies := jsonVaries()
-	if f.output == JSONL && varies.compact {
-		out = dropExtraSpace(out, ',')
-	} else if f.output == JSON && varies.indented {
-		out = dropExtraSpace(out, ':')
-	}
-	dst = append(dst, out...)
+	dst = append(dst, f.respace(f.scratch)...)
 	dst = append(dst, '\n')
 	// JSON has no form for fields the message's type does not define
 	// (text format shows them): say they were left out, for the first
@@ -146,6 +126,55 @@ func (f *Formatter) Append(dst []byte, m proto.Message) ([]byte, error) {
 		}
 	}
 	return dst, nil
+}
+
+// respace undoes, in place, the way protojson varies its white space on
+// purpose: only in one way per binary, so that output stays stable for
+// diffs and golden files without re-indenting every message.
+func (f *Formatter) respace(out []byte) []byte {
+	varies := jsonVaries()
+	if f.output == JSONL && varies.compact {
+		return dropExtraSpace(out, ',')
+	} else if f.output == JSON && varies.indented {
+		return dropExtraSpace(out, ':')
+	}
+	return out
+}
+
+// appendFallback appends m, which protojson refused with err, as JSON that
+// loses nothing: each Any of a type nobody describes as a placeholder (see
+// withPlaceholders) and, if JSON still fails, the whole message as
+// {"@error": ..., "@text": <protobuf text format>}. Either way JSON
+// consumers get one JSON value a message; the error says what was done.
+func (f *Formatter) appendFallback(dst []byte, m proto.Message, err error) ([]byte, error) {
+	res := f.json.Resolver
+	if res == nil {
+		res = protoregistry.GlobalTypes
+	}
+	if c, unresolved := withPlaceholders(m, res); c != nil {
+		opts := f.json
+		opts.Resolver = placeholderResolver{Resolver: res, unresolved: unresolved}
+		if out, perr := opts.MarshalAppend(f.scratch[:0], c); perr == nil {
+			f.scratch = out
+			dst = append(dst, f.respace(out)...)
+			return append(dst, '\n'), &FallbackError{Err: err, Unresolved: slices.Sorted(maps.Keys(unresolved))}
+		}
+	}
+	text := f.text
+	text.Multiline, text.Indent = false, ""
+	b, terr := text.Marshal(m)
+	if terr != nil {
+		return dst, err
+	}
+	out := failedJSON(err, b)
+	if f.output == JSON {
+		var buf bytes.Buffer
+		if json.Indent(&buf, out, "", "  ") == nil {
+			out = buf.Bytes()
+		}
+	}
+	dst = append(dst, out...)
+	return append(dst, '\n'), &FallbackError{Err: err}
 }
 
 // maxUnknownReported is how many unknown field numbers an
@@ -268,17 +297,23 @@ func dropExtraSpace(b []byte, sep byte) []byte {
 	return out
 }
 
-// FallbackError is returned by [Formatter.Append] when a message could not be
-// rendered as JSON (an Any of a type the resolver does not know, a
-// Timestamp out of range) and was appended in protobuf text format instead.
-type FallbackError struct{ Err error }
+// FallbackError is returned by [Formatter.Append] when protojson refused a
+// message (an Any of a type the resolver does not know, a Timestamp out of
+// range) and it was appended as JSON that stands in for what JSON cannot
+// show: each unknown Any as {"@type", "@value" (base64), "@error"} when
+// that was the only trouble (Unresolved lists their type URLs), else the
+// whole message as {"@error", "@text"} with its protobuf text form.
+type FallbackError struct {
+	Err        error
+	Unresolved []string
+}
 
 func (e *FallbackError) Error() string {
-	msg := fmt.Sprintf("printed in text format because JSON failed: %v", e.Err)
-	if strings.Contains(e.Err.Error(), "unable to resolve") {
-		msg += "; give the missing type's .proto with --proto"
+	if len(e.Unresolved) > 0 {
+		return fmt.Sprintf("holds an Any of a type nobody describes (%s), printed as {\"@type\", \"@value\" (base64), \"@error\"}; give the missing type's .proto with --proto",
+			strings.Join(e.Unresolved, ", "))
 	}
-	return msg
+	return fmt.Sprintf("cannot be shown as JSON (%v); printed as {\"@error\", \"@text\"} with its protobuf text form (-o text shows it as it is)", e.Err)
 }
 
 func (e *FallbackError) Unwrap() error { return e.Err }

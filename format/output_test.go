@@ -1,8 +1,11 @@
 package format_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/grpcx/grpcx/descsource"
 	"github.com/grpcx/grpcx/format"
@@ -291,23 +295,72 @@ func TestCallPrinterReportsUnknownFieldsOnce(t *testing.T) {
 	}
 }
 
-// TestFormatterJSONLUnknownAny checks that a message that cannot be shown as
-// JSON keeps jsonl's promise of one line a message, so that line-oriented
-// consumers (while read, jq -c, split) stay in step.
-func TestFormatterJSONLUnknownAny(t *testing.T) {
+// TestFormatterUnknownAnyStaysJSON: an Any of a type nobody describes is
+// printed as a placeholder holding its bytes, at any depth (here inside the
+// value of an Any that does resolve, and in a list), so that the output is
+// still one JSON value a message, with nothing lost; jsonl keeps it on one
+// line.
+func TestFormatterUnknownAnyStaysJSON(t *testing.T) {
 	t.Parallel()
-	msg := dynamicOf(t, &testpb.HiddenResponse{Detail: secretAny(t, protosetTypes(t))})
+	secret := secretAny(t, protosetTypes(t))
+	outer, err := anypb.New(&testpb.HiddenResponse{Detail: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := dynamicOf(t, &testpb.HiddenResponse{Detail: outer})
+	for _, output := range []format.Output{format.JSON, format.JSONL} {
+		out, err := newFormatter(t, format.Options{Output: output}).Append(nil, msg)
+		var fallback *format.FallbackError
+		if !errors.As(err, &fallback) || !slices.Equal(fallback.Unresolved, []string{"type.googleapis.com/grpcx.test.hidden.v1.Secret"}) {
+			t.Fatalf("%s: error %v, want a FallbackError naming the Secret type", output, err)
+		}
+		var got struct {
+			Detail struct {
+				Type   string `json:"@type"`
+				Detail struct {
+					Type  string `json:"@type"`
+					Value []byte `json:"@value"`
+					Error string `json:"@error"`
+				} `json:"detail"`
+			} `json:"detail"`
+		}
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("%s: output is not JSON (%v):\n%s", output, err, out)
+		}
+		inner := got.Detail.Detail
+		if got.Detail.Type != "type.googleapis.com/grpcx.test.v1.HiddenResponse" || inner.Type != "type.googleapis.com/grpcx.test.hidden.v1.Secret" ||
+			!bytes.Equal(inner.Value, secret.GetValue()) || !strings.Contains(inner.Error, "--proto") {
+			t.Errorf("%s: got %+v from\n%s", output, got, out)
+		}
+		if n := strings.Count(string(out), "\n"); output == format.JSONL && n != 1 {
+			t.Errorf("jsonl output is %d lines, want 1:\n%s", n, out)
+		}
+	}
+	// The message printed is a copy: the response itself is untouched.
+	if got := msg.ProtoReflect().Get(msg.Descriptor().Fields().ByName("detail")).Message().Interface(); !proto.Equal(got, dynamicOf(t, outer)) {
+		t.Errorf("the response was changed: %v", got)
+	}
+}
+
+// TestFormatterJSONFailureStaysJSON: a message JSON cannot show for another
+// reason (a Timestamp out of range) is printed as one JSON object holding
+// the error and the message's text form.
+func TestFormatterJSONFailureStaysJSON(t *testing.T) {
+	t.Parallel()
+	msg := dynamicOf(t, &testpb.AllTypes{FString: "kept", When: &timestamppb.Timestamp{Seconds: -62135596801}})
 	out, err := newFormatter(t, format.Options{Output: format.JSONL}).Append(nil, msg)
-	if err == nil {
-		t.Fatalf("formatting an Any of an unknown type succeeded:\n%s", out)
+	var fallback *format.FallbackError
+	if !errors.As(err, &fallback) || len(fallback.Unresolved) != 0 {
+		t.Fatalf("error %v, want a FallbackError", err)
 	}
-	if len(out) == 0 {
-		return // nothing printed: nothing to check
+	var got struct {
+		Error string `json:"@error"`
+		Text  string `json:"@text"`
 	}
-	if !strings.Contains(string(out), "grpcx.test.hidden.v1.Secret") {
-		t.Errorf("fallback output does not name the type:\n%s", out)
+	if err := json.Unmarshal(out, &got); err != nil || strings.Count(string(out), "\n") != 1 {
+		t.Fatalf("output is not one line of JSON (%v):\n%s", err, out)
 	}
-	if n := strings.Count(string(out), "\n"); n != 1 || !strings.HasSuffix(string(out), "\n") {
-		t.Errorf("jsonl fallback output is %d lines, want 1:\n%s", n, out)
+	if !strings.Contains(got.Error, "Timestamp") || !strings.Contains(got.Text, `f_string:"kept"`) || !strings.Contains(got.Text, "-62135596801") {
+		t.Errorf("got %+v", got)
 	}
 }
