@@ -3,6 +3,8 @@ package format
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/jhump/protoreflect/v2/protoprint"
@@ -106,8 +108,43 @@ func WriteProtoset(w io.Writer, files []protoreflect.FileDescriptor) error {
 }
 
 // WriteProtoFiles writes each of files as .proto source under dir, at its
-// own path (grpcx/test/v1/test.proto under dir/grpcx/test/v1).
+// own path (grpcx/test/v1/test.proto under dir/grpcx/test/v1). The paths
+// come from the server: one that would leave dir (an absolute path, "..")
+// is refused before anything is written, and the files are created through
+// an os.Root, which also refuses a symbolic link out of dir.
 func WriteProtoFiles(dir string, files []protoreflect.FileDescriptor) error {
+	for _, fd := range files {
+		if !filepath.IsLocal(filepath.FromSlash(fd.Path())) || strings.Contains(fd.Path(), `\`) {
+			return fmt.Errorf("the file %q would be written outside %s; nothing was written", fd.Path(), dir)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	printer := &protoprint.Printer{}
-	return printer.PrintProtosToFileSystem(files, dir)
+	for _, fd := range files {
+		name := filepath.FromSlash(fd.Path())
+		if sub := filepath.Dir(name); sub != "." {
+			if err := root.MkdirAll(sub, 0o755); err != nil {
+				return err
+			}
+		}
+		f, err := root.Create(name)
+		if err != nil {
+			return err
+		}
+		if err := printer.PrintProtoFile(fd, f); err != nil {
+			f.Close()
+			return fmt.Errorf("%s: %w", fd.Path(), err)
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
