@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/grpcx/grpcx/testserver"
 )
 
 // TestGatewayHangupWhileStarting sends SIGHUP while the gateway's first
@@ -117,5 +119,51 @@ func TestDemoInterrupted(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "context canceled") {
 		t.Errorf("stderr: %s", &stderr)
+	}
+}
+
+// TestTerminateLikeInterrupt: SIGTERM, which timeout(1), CI runners and
+// container engines send, ends a call or a bench run as Ctrl-C does: the
+// responses that arrived are printed and bench reports what completed,
+// rather than the process dying with its buffered output.
+func TestTerminateLikeInterrupt(t *testing.T) {
+	grpcx, err := exec.LookPath("grpcx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, "127.0.0.1:0", testserver.Options{})
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+	}{
+		{"call", []string{"call", "--plaintext", "-o", "jsonl", addr, "grpcx.test.v1.TestService/ServerStream", "-d", `{"count": 100, "interval": "0.2s", "message": "t"}`},
+			65, `{"message":"t","number":1,"index":1}`},
+		{"bench", []string{"bench", "--plaintext", "-z", "1m", "-c", "2", addr, "grpcx.test.v1.TestService/Unary"},
+			1, "Interrupted: this report covers the"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(grpcx, tc.args...)
+			cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir())
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			time.Sleep(1500 * time.Millisecond)
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != tc.code {
+				t.Errorf("after SIGTERM: %v, want exit code %d; stderr:\n%s", err, tc.code, &stderr)
+			}
+			if !strings.Contains(stdout.String(), tc.stdout) {
+				t.Errorf("stdout:\n%s\nwant %q", &stdout, tc.stdout)
+			}
+		})
 	}
 }

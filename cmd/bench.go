@@ -95,6 +95,7 @@ interrupted or could not start, 2 for command-line misuse.`,
 		},
 	}
 	opts.Conn.addFlags(cmd.Flags())
+	opts.Conn.addProtocolFlags(cmd.Flags())
 	opts.Conn.headerHints["grpc-encoding"] = compressHint
 	fl := cmd.Flags()
 	fl.Lookup("max-time").Usage = "`SECONDS` each call may take, sent to the server as its deadline (0: no limit)"

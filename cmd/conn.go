@@ -78,15 +78,15 @@ type connOptions struct {
 type protocolFlags int
 
 const (
-	// noProtocolFlags: the verb calls methods over gRPC only (gateway,
-	// load), and asks reflection over gRPC.
+	// noProtocolFlags: the verb calls methods over gRPC only (gateway),
+	// and asks reflection over gRPC.
 	noProtocolFlags protocolFlags = iota
 	// reflectProtocolFlags: the verb calls no method, and asks reflection
 	// over the protocol of --reflect-protocol (list, describe).
 	reflectProtocolFlags
 	// allProtocolFlags: the verb calls methods over the protocol of
 	// --protocol, and asks reflection over that of --reflect-protocol
-	// (call, repl).
+	// (call, repl, bench).
 	allProtocolFlags
 )
 

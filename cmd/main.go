@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -59,11 +60,14 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 // itself (the REPL, where it cancels a call, not the session).
 const ownsInterrupt = "grpcx/owns-interrupt"
 
-// interruptible returns a context that the first Ctrl-C cancels, so the
-// operation stops and reports what it got; it then restores the default
-// handling, so that a second Ctrl-C ends grpcx at once.
+// interruptible returns a context that the first Ctrl-C or SIGTERM
+// cancels, so the operation stops and reports what it got (a call prints
+// the responses it holds, bench its report, a server stops serving); it
+// then restores the default handling, so that a second signal ends grpcx
+// at once. SIGTERM is what timeout(1), CI runners and container engines
+// send: without this, the output a call had buffered would be lost.
 func interruptible(ctx context.Context) (context.Context, func()) {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
 		stop()
