@@ -361,8 +361,12 @@ func (g *Gateway) backendHandler() http.Handler {
 func (g *Gateway) transcodedHandler(routes *routes) http.Handler {
 	backend := g.backendHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mr := routes.methods[r.URL.Path]
+		if mr != nil && !mr.method.IsStreamingClient() && r.Body != nil {
+			r.Body = &oneMessageAtLeast{ReadCloser: r.Body}
+		}
 		if rr, ok := r.Context().Value(restRequestKey{}).(*restRequest); ok {
-			if mr := routes.methods[r.URL.Path]; mr != nil {
+			if mr != nil {
 				if msg := mr.queryConflict(rr); msg != "" {
 					if note := noteFrom(r.Context()); note != nil {
 						note.method, note.grpcStatus = strings.TrimPrefix(r.URL.Path, "/"), codes.InvalidArgument.String()
@@ -385,6 +389,42 @@ func (g *Gateway) transcodedHandler(routes *routes) http.Handler {
 		backend.ServeHTTP(&knownCodes{ResponseWriter: w}, r)
 		clampStatus(w.Header()) // the trailers, set once the body is done
 	})
+}
+
+// oneMessageAtLeast is the body of a transcoded call to a method that
+// takes one request: when it ends empty, it is one empty message. The
+// transcoder sends no message at all for an empty REST or Connect JSON
+// body (a POST of nothing, the natural way to call a method taking
+// Empty), which the backend refuses as a cardinality violation, a 500
+// for the client's empty body; grpc-gateway reads it as an empty message.
+type oneMessageAtLeast struct {
+	io.ReadCloser
+	seen bool // some bytes were read
+	rest []byte
+}
+
+// emptyFrame is a gRPC message frame holding an empty, uncompressed
+// message.
+var emptyFrame = [5]byte{}
+
+func (b *oneMessageAtLeast) Read(p []byte) (int, error) {
+	if b.rest != nil {
+		n := copy(p, b.rest)
+		if b.rest = b.rest[n:]; len(b.rest) == 0 {
+			return n, io.EOF
+		}
+		return n, nil
+	}
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.seen = true
+	}
+	if err == io.EOF && !b.seen && n == 0 {
+		b.seen = true
+		b.rest = emptyFrame[:]
+		return b.Read(p)
+	}
+	return n, err
 }
 
 // knownCodes writes a response with clampStatus applied to its headers

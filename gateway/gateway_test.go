@@ -254,6 +254,43 @@ func TestHeaders(t *testing.T) {
 	}
 }
 
+// TestUpgradeRequestIsAnsweredPlainly: a request asking to upgrade the
+// connection (curl --http2 on an http:// URL asks for h2c; a browser may
+// ask for a websocket) is answered as a plain request: the gateway's calls
+// to the backend are HTTP/2, where Upgrade is forbidden, and passing it on
+// failed every such request with 503 as if the backend were down.
+func TestUpgradeRequestIsAnsweredPlainly(t *testing.T) {
+	url, _ := startGateway(t, startBackend(t), gateway.Options{})
+	for _, up := range []string{"h2c", "websocket"} {
+		resp := do(t, "GET", url+"/v1/echo/up", "", "Connection", "Upgrade, HTTP2-Settings", "Upgrade", up, "HTTP2-Settings", "AAMAAABkAAQAoAAAAAIAAAAA")
+		if resp.status != 200 || jsonField(t, resp.body, "message") != "up" {
+			t.Errorf("Upgrade: %s: %d %s", up, resp.status, resp.body)
+		}
+	}
+}
+
+// TestEmptyBodyIsAnEmptyMessage: a POST with no body, the natural way to
+// call a method whose request is empty, is an empty request over REST and
+// Connect JSON alike, as grpc-gateway reads it, not a 500.
+func TestEmptyBodyIsAnEmptyMessage(t *testing.T) {
+	url, _ := startGateway(t, startBackend(t), gateway.Options{})
+	for _, tc := range []struct{ path, ct, field string }{
+		{"/v1/echo", "", "message"},
+		{"/v1/echo", "application/json", "message"},
+		{"/grpcx.test.v1.TestService/Unary", "application/json", "message"},
+		{"/grpcx.test.v1.TestService/Pid", "", "pid"},
+	} {
+		var header []string
+		if tc.ct != "" {
+			header = []string{"Content-Type", tc.ct}
+		}
+		resp := do(t, "POST", url+tc.path, "", header...)
+		if resp.status != 200 || jsonField(t, resp.body, tc.field) == nil {
+			t.Errorf("POST %s (%q) with no body: %d %s", tc.path, tc.ct, resp.status, resp.body)
+		}
+	}
+}
+
 func dialGRPC(t *testing.T, url string) *grpc.ClientConn {
 	t.Helper()
 	cc, err := grpc.NewClient(strings.TrimPrefix(url, "http://"), grpc.WithTransportCredentials(insecure.NewCredentials()))

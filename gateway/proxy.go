@@ -25,6 +25,11 @@ func newProxy(backend *url.URL, transport http.RoundTripper, header http.Header)
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(backend)
+			// ReverseProxy keeps a client's Upgrade request (for
+			// websockets), but the backend is spoken to over HTTP/2,
+			// which forbids it: the request is answered as a plain one.
+			pr.Out.Header.Del("Upgrade")
+			pr.Out.Header.Del("Connection")
 			// The gateway's -H headers replace the client's of the same
 			// name: a client must not override the gateway's credentials.
 			for k, vs := range header {
