@@ -66,6 +66,25 @@ func FromProtoFiles(ctx context.Context, importPaths, fileNames []string) (Sourc
 	return newFileSource(files), nil
 }
 
+// CompileSources compiles .proto sources held in memory, by file path (a
+// file may import any of the others, or a well-known file), and returns
+// the named files' descriptors, in order.
+func CompileSources(ctx context.Context, sources map[string]string, names []string) ([]protoreflect.FileDescriptor, error) {
+	compiler := protocompile.Compiler{
+		Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{Accessor: protocompile.SourceAccessorFromMap(sources)}),
+		Reporter: reporter.NewReporter(nil, nil),
+	}
+	compiled, err := compiler.Compile(ctx, names...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protoreflect.FileDescriptor, len(compiled))
+	for i, fd := range compiled {
+		out[i] = fd
+	}
+	return out, nil
+}
+
 // relativeToImportPath turns a file path given on the command line into the
 // name the compiler knows it by.
 func relativeToImportPath(importPaths []string, file string) (string, error) {

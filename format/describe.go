@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/jhump/protoreflect/v2/protoprint"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -19,7 +18,7 @@ import (
 // Describe renders a descriptor as .proto source under a line naming it and
 // what it is: "pkg.Msg is a message:".
 func Describe(d protoreflect.Descriptor) (string, error) {
-	printer := &protoprint.Printer{Compact: true}
+	printer := printerFor(descsource.FileClosure(d), true)
 	text, err := printer.PrintProtoToString(d)
 	if err != nil {
 		return "", fmt.Errorf("print %s: %w", d.FullName(), err)
@@ -126,7 +125,7 @@ func WriteProtoFiles(dir string, files []protoreflect.FileDescriptor) error {
 		return err
 	}
 	defer root.Close()
-	printer := &protoprint.Printer{}
+	printer := printerFor(files, false)
 	for _, fd := range files {
 		name := filepath.FromSlash(fd.Path())
 		if sub := filepath.Dir(name); sub != "." {
