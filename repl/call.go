@@ -33,11 +33,16 @@ func (s *Session) cmdCall(ctx context.Context, args string) error {
 		return errors.New("call needs a METHOD")
 	}
 	m, err := s.findMethod(name)
-	if err != nil {
-		return err
+	if err == nil && s.conn == nil {
+		err = errors.New("not connected: connect TARGET first")
 	}
-	if s.conn == nil {
-		return errors.New("not connected: connect TARGET first")
+	if err != nil {
+		if !s.cfg.Interactive {
+			// The JSON lines of a stream that never started are not
+			// commands: they are skipped, up to the empty line ending them.
+			s.lines.skipEntries()
+		}
+		return err
 	}
 	src, _ := s.source()
 	types := descsource.TypesOf(src)
@@ -78,6 +83,9 @@ func (s *Session) cmdCall(ctx context.Context, args string) error {
 		return reported{err}
 	}
 	if st, ok := status.FromError(err); ok {
+		if !s.cfg.Interactive {
+			fmt.Fprintf(s.err, "line %d: ", s.lines.commandLine()) // which call of the script
+		}
 		format.WriteStatus(s.err, st, types)
 		return reported{err}
 	}
@@ -139,8 +147,29 @@ func (s *Session) requests(ctx context.Context, m protoreflect.MethodDescriptor,
 			return io.EOF
 		}
 		s.remember(line)
-		return parseOne(line, msg, types)
+		return s.placeEntryError(parseOne(line, msg, types), sent+1)
 	}
+}
+
+// placeEntryError makes the input error of a stream's entry, which was
+// parsed alone, name the entry's place: request n of the call and, in a
+// script, the script's line (the column stays: an entry is one line).
+func (s *Session) placeEntryError(err error, n int) error {
+	var ie *format.InputError
+	if !errors.As(err, &ie) {
+		return err
+	}
+	placed := *ie
+	placed.Index = n
+	if s.cfg.Interactive {
+		placed.Line = 0
+		if ie.Column > 0 {
+			placed.Message = fmt.Sprintf("column %d: %s", ie.Column, ie.Message)
+		}
+	} else {
+		placed.Line = s.lines.lastLine()
+	}
+	return &placed
 }
 
 // endOfInput turns the end of the user's input into the end of the

@@ -21,6 +21,10 @@ type lineSource struct {
 	// call did not take (it ended before them), rather than run them as
 	// commands. It changes as lines are handed out, in their order.
 	inStream bool
+	// skipping is set after a script's call failed before it started: the
+	// lines after it that are JSON entries (they start with "{", which no
+	// command does) are its stream's, and skipped up to an empty line.
+	skipping bool
 	// handed counts the lines handed out, and command is the number of
 	// the last one read as a command: where a script's error was.
 	handed, command int
@@ -79,21 +83,46 @@ func (l *lineSource) startStream() {
 	l.mu.Unlock()
 }
 
+// skipEntries marks the JSON entry lines that follow, up to an empty line,
+// as those of a stream that did not start (see skipping).
+func (l *lineSource) skipEntries() {
+	l.mu.Lock()
+	l.skipping = true
+	l.mu.Unlock()
+}
+
 // readCommand is read for the command loop: it skips the lines a stream
-// left (see inStream).
+// left (see inStream and skipping).
 func (l *lineSource) readCommand(ctx context.Context, prompt string) (string, error) {
 	for {
 		l.mu.Lock()
-		leftover := l.inStream
+		leftover, skipping := l.inStream, l.skipping
 		l.mu.Unlock()
 		line, err := l.read(ctx, prompt)
+		trimmed := strings.TrimSpace(line)
+		if err == nil && skipping && !leftover {
+			l.mu.Lock()
+			l.skipping = strings.HasPrefix(trimmed, "{")
+			l.mu.Unlock()
+			if trimmed == "" || strings.HasPrefix(trimmed, "{") {
+				continue
+			}
+		}
 		if err != nil || !leftover {
 			l.mu.Lock()
 			l.command = l.handed
+			l.skipping = false
 			l.mu.Unlock()
 			return line, err
 		}
 	}
+}
+
+// lastLine is the number of the last line handed out, from 1.
+func (l *lineSource) lastLine() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.handed
 }
 
 // commandLine is the number of the last line read as a command, from 1.
