@@ -234,3 +234,24 @@ func TestREPLCtrlCWhileConnecting(t *testing.T) {
 	term.typeText("exit\r")
 	term.waitExit("exit")
 }
+
+// TestREPLStreamEndsWhileTyping: when the server ends a stream while the
+// next entry is being asked for, the prompt becomes the command prompt, as
+// the line is now a command's: a stale stream prompt would make Ctrl-D,
+// which ends a stream, end the session instead.
+func TestREPLStreamEndsWhileTyping(t *testing.T) {
+	term := startREPL(t, t.TempDir(), "--plaintext", "-o", "jsonl", serveTestserver(t))
+	term.expect(`> `)
+	term.typeText("use grpcx.test.v1.TestService\r")
+	term.expect(`TestService> `)
+	term.typeText(`ClientStream {"number": 1}` + "\r")
+	term.expect(`ClientStream \(EchoRequest, empty line to end\)> `)
+	term.typeText(`{"message": "abort"}` + "\r") // the server ends the call with ABORTED
+	term.expect(`Code: Aborted`)
+	term.expect(`TestService> [ \x08]*$`) // redrawn: no stream prompt left
+	term.typeText("ls\r")
+	term.expect(`grpcx.test.v1.TestService.Unary`)
+	term.expect(`TestService> `)
+	term.typeText("exit\r")
+	term.waitExit("exit")
+}

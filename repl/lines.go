@@ -15,6 +15,7 @@ type lineSource struct {
 	r       LineReader
 	mu      sync.Mutex
 	reading bool
+	prompt  string // of the read under way
 	results chan lineResult
 	// inStream is set while a script's stream has lines left: those after
 	// its call, up to an empty line. The command loop skips what the
@@ -30,6 +31,10 @@ type lineSource struct {
 	handed, command int
 }
 
+// promptSetter is a LineReader that can change the prompt of the line
+// being edited.
+type promptSetter interface{ SetPrompt(prompt string) }
+
 type lineResult struct {
 	line string
 	err  error
@@ -43,11 +48,19 @@ func newLineSource(r LineReader) *lineSource {
 func (l *lineSource) read(ctx context.Context, prompt string) (string, error) {
 	l.mu.Lock()
 	if !l.reading {
-		l.reading = true
+		l.reading, l.prompt = true, prompt
 		go func() {
 			line, err := l.r.ReadLine(prompt)
 			l.results <- lineResult{line, err}
 		}()
+	} else if prompt != l.prompt {
+		// A read asked for by someone else (a stream's supplier, whose
+		// call has ended) is under way: its prompt says what the line is
+		// for, and the line is now this reader's.
+		l.prompt = prompt
+		if p, ok := l.r.(promptSetter); ok {
+			p.SetPrompt(prompt)
+		}
 	}
 	l.mu.Unlock()
 	if err := ctx.Err(); err != nil {

@@ -75,6 +75,12 @@ func (r *terminalReader) ReadLine(prompt string) (string, error) {
 
 func (r *terminalReader) Output() (io.Writer, io.Writer) { return r.rl.Stdout(), r.rl.Stderr() }
 
+// SetPrompt changes the prompt of the line being edited, and redraws it.
+func (r *terminalReader) SetPrompt(prompt string) {
+	r.rl.SetPrompt(prompt)
+	r.rl.Refresh()
+}
+
 // saveHistory appends a line to the history file, as given (already masked).
 func (r *terminalReader) saveHistory(line string) { _ = r.rl.SaveHistory(line) }
 
