@@ -29,7 +29,9 @@ type cacheOptions struct {
 // response types, or anything they contain), the cache is refreshed, the
 // responses are decoded with the server's current types, and a changed
 // request type is reported as an error, since the request was encoded with
-// the old one. Entries older than --cache-ttl are not used.
+// the old one. A call that streams requests waits for the answer before it
+// starts, and uses the server's current types. Entries older than
+// --cache-ttl are not used.
 const defaultCacheTTL = 24 * time.Hour
 
 // openCache returns nil when the cache is off or unusable: it only ever
@@ -129,15 +131,21 @@ func (h *validatingHandler) OnReceiveTrailers(st *status.Status, md metadata.MD)
 func (h *validatingHandler) settle(callErr error, warn io.Writer) error {
 	h.wait()
 	if h.v.Err != nil && callErr == nil {
-		fmt.Fprintf(warn, "grpcx: warning: could not check the cached descriptors with reflection (%v); the call used them unchecked (--no-cache does not use the cache)\n", h.v.Err)
+		warnUnchecked(warn, h.v.Err)
 	}
 	if !h.v.InputChanged {
 		return nil
 	}
 	stale := fmt.Sprintf("the server's definition of %s changed since it was cached, and this call's request was built with the old one", h.v.Fresh.Input().FullName())
 	if callErr == nil {
-		return fmt.Errorf("%s; the cache is refreshed: run the call again (or use --no-cache)", stale)
+		return fmt.Errorf("%s, which the server may have misread (see the response above): check what it did before calling again; the cache is refreshed (--no-cache does not use it)", stale)
 	}
 	fmt.Fprintf(warn, "grpcx: note: %s, which may be why the call failed; the cache is refreshed: run the call again\n", stale)
 	return nil
+}
+
+// warnUnchecked says that a cached call went ahead with descriptors
+// reflection could not check.
+func warnUnchecked(warn io.Writer, err error) {
+	fmt.Fprintf(warn, "grpcx: warning: could not check the cached descriptors with reflection (%v); the call used them unchecked (--no-cache does not use the cache)\n", err)
 }

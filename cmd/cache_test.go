@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -46,6 +47,16 @@ var schemaVersions = map[string]string{
 		message HelloRequest { string name = 1; }
 		message HelloReply { string text = 1; int64 count = 2; }
 		service Greeter { rpc Hello(HelloRequest) returns (HelloReply); }`,
+	// stream-v1 and stream-v3 are v1 and v3 with a client-streaming
+	// method, Collect, answering with the names it got, joined by commas.
+	"stream-v1": `syntax = "proto3"; package evolve.v1;
+		message HelloRequest { string name = 1; }
+		message HelloReply { string greeting = 1; }
+		service Greeter { rpc Hello(HelloRequest) returns (HelloReply); rpc Collect(stream HelloRequest) returns (HelloReply); }`,
+	"stream-v3": `syntax = "proto3"; package evolve.v1;
+		message HelloRequest { string name = 7; }
+		message HelloReply { string greeting = 1; }
+		service Greeter { rpc Hello(HelloRequest) returns (HelloReply); rpc Collect(stream HelloRequest) returns (HelloReply); }`,
 	// v4 adds a request field.
 	"v4": `syntax = "proto3"; package evolve.v1;
 		message HelloRequest { string name = 1; string lang = 2; }
@@ -146,6 +157,7 @@ func serveSchemaWith(t *testing.T, addr, version string, reflect bool) (stop fun
 			}
 			return out, nil
 		}}},
+		Streams: collectStreams(fd.Services().Get(0)),
 	}, struct{}{})
 	if reflect {
 		reflectionv1.RegisterServerReflectionServer(s, reflection.NewServerV1(reflection.ServerOptions{Services: s, DescriptorResolver: files}))
@@ -162,6 +174,34 @@ func serveSchemaWith(t *testing.T, addr, version string, reflect bool) (stop fun
 	}
 	go s.Serve(lis)
 	return s.Stop
+}
+
+// collectStreams serves the service's client-streaming methods: each
+// answers with the first string field of every request, joined by commas.
+func collectStreams(sd protoreflect.ServiceDescriptor) []grpc.StreamDesc {
+	var out []grpc.StreamDesc
+	for i := range sd.Methods().Len() {
+		m := sd.Methods().Get(i)
+		if !m.IsStreamingClient() {
+			continue
+		}
+		out = append(out, grpc.StreamDesc{StreamName: string(m.Name()), ClientStreams: true, Handler: func(_ any, stream grpc.ServerStream) error {
+			var names []string
+			for {
+				in := dynamicpb.NewMessage(m.Input())
+				if err := stream.RecvMsg(in); err == io.EOF {
+					break
+				} else if err != nil {
+					return err
+				}
+				names = append(names, in.Get(in.Descriptor().Fields().Get(0)).String())
+			}
+			out := dynamicpb.NewMessage(m.Output())
+			out.Set(out.Descriptor().Fields().Get(0), protoreflect.ValueOfString(strings.Join(names, ",")))
+			return stream.SendMsg(out)
+		}})
+	}
+	return out
 }
 
 // registerWithImports registers fd in files after the files it imports.
@@ -234,6 +274,28 @@ func TestCacheFollowsSchemaChange(t *testing.T) {
 	code, out, errOut = runGrpcx(call...)
 	if code != 0 || out != `{"greeting":"ada"}`+"\n" {
 		t.Fatalf("call after the refresh: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+}
+
+// TestCacheChecksARequestStreamBeforeItStarts: a call that streams
+// requests waits for the check of its cached method before it sends any,
+// so that after the request type changed (v3 moves the name field) every
+// request goes out in the server's current encoding, not the cached one.
+func TestCacheChecksARequestStreamBeforeItStarts(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	addr := freeAddr(t)
+	call := []string{"call", "--plaintext", "-o", "jsonl", "-v", addr, "evolve.v1.Greeter/Collect", "-d", `{"name": "ada"} {"name": "bob"}`}
+	stop := serveSchema(t, addr, "stream-v1")
+	if code, out, errOut := runGrpcx(call...); code != 0 || out != `{"greeting":"ada,bob"}`+"\n" {
+		t.Fatalf("first call: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+	stop()
+	stop = serveSchema(t, addr, "stream-v3")
+	defer stop()
+	code, out, errOut := runGrpcx(call...)
+	if code != 0 || out != `{"greeting":"ada,bob"}`+"\n" || !strings.Contains(errOut, "from the cache") ||
+		!strings.Contains(errOut, "the server's schema changed since it was cached: the call uses its current one") {
+		t.Fatalf("cached call after the request type changed: exit %d, stdout %q, stderr %s", code, out, errOut)
 	}
 }
 

@@ -147,6 +147,21 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 		opts.Conn.explainNotGRPC(ctx, err, reflectionPath, s.rpcHeaders, opts.IO.ErrOut, opts.ShowSecrets)
 		return maxTimeError(ctx, err)
 	}
+	// A call that streams requests waits for the check before it starts:
+	// every request it sends would be misread if the request type changed,
+	// and the wait is one round trip of a stream. A one-request call sends
+	// at once and holds the responses (see validatingHandler).
+	var streamCheck *descsource.Validation
+	if check != nil && method.IsStreamingClient() {
+		v := <-check
+		check, streamCheck = nil, &v
+		if v.Fresh != nil {
+			method = v.Fresh
+			if verbose != nil {
+				verbose.Notef("the server's schema changed since it was cached: the call uses its current one")
+			}
+		}
+	}
 	if w, ok := s.cc.(*invoke.WebConn); ok {
 		if err := w.Supports(invoke.KindOf(method)); err != nil {
 			return fmt.Errorf("%s is %s: %w; drop --http1, or reach the server over HTTP/2", method.FullName(), invoke.KindOf(method), err)
@@ -179,6 +194,8 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 	var stale error
 	if validating != nil {
 		stale = validating.settle(err, opts.IO.ErrOut)
+	} else if streamCheck != nil && streamCheck.Err != nil && err == nil {
+		warnUnchecked(opts.IO.ErrOut, streamCheck.Err)
 	}
 	if env, ok := printer.(*format.EnvelopePrinter); ok {
 		cause := stale
