@@ -175,6 +175,12 @@ func newTransport(d *onceDialer, plaintext, http1 bool, o DialOptions) *http.Tra
 	}
 	if o.ConnectTimeout > 0 {
 		d.timeout = o.ConnectTimeout
+		// Over TLS the handshake shows the server speaks within the
+		// timeout; over HTTP/1.1 a server speaks only to answer, which a
+		// slow call may take long to do. Over plaintext HTTP/2 it sends
+		// its SETTINGS at once: a server that accepted the connection and
+		// says nothing is not connected, as for gRPC.
+		d.firstWord = plaintext && !http1
 	}
 	return tr
 }
@@ -229,6 +235,9 @@ type onceDialer struct {
 	addr    string
 	cfg     *tls.Config
 	timeout time.Duration // for connections after the first
+	// firstWord has each plaintext connection fail when the server sends
+	// nothing within timeout (see newTransport).
+	firstWord bool
 }
 
 func (d *onceDialer) take() net.Conn {
@@ -240,13 +249,45 @@ func (d *onceDialer) take() net.Conn {
 }
 
 func (d *onceDialer) dial(ctx context.Context, _, _ string) (net.Conn, error) {
-	if c := d.take(); c != nil {
-		return c, nil
+	c := d.take()
+	if c == nil {
+		ctx, cancel := d.withTimeout(ctx)
+		defer cancel()
+		var err error
+		if c, _, err = predial(ctx, d.addr, true, nil); err != nil {
+			return nil, err
+		}
 	}
-	ctx, cancel := d.withTimeout(ctx)
-	defer cancel()
-	c, _, err := predial(ctx, d.addr, true, nil)
-	return c, err
+	if d.firstWord {
+		c = &firstWordConn{Conn: c, timeout: d.timeout, deadline: time.Now().Add(d.timeout)}
+	}
+	return c, nil
+}
+
+// firstWordConn is a connection whose first read fails with a
+// connectTimeoutError if nothing arrives by deadline.
+type firstWordConn struct {
+	net.Conn
+	timeout  time.Duration
+	deadline time.Time
+	heard    bool // only the transport's reader reads
+}
+
+func (c *firstWordConn) Read(p []byte) (int, error) {
+	if c.heard {
+		return c.Conn.Read(p)
+	}
+	_ = c.Conn.SetReadDeadline(c.deadline)
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.heard = true
+		_ = c.Conn.SetReadDeadline(time.Time{})
+	}
+	var ne net.Error
+	if n == 0 && errors.As(err, &ne) && ne.Timeout() {
+		return 0, fmt.Errorf("the server accepted the connection but sent nothing: %w", &connectTimeoutError{c.timeout})
+	}
+	return n, err
 }
 
 func (d *onceDialer) dialTLS(ctx context.Context, _, _ string) (net.Conn, error) {
