@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"strings"
@@ -341,5 +342,24 @@ func TestCallBidiInteractive(t *testing.T) {
 	}
 	if l, ok := <-lines; ok {
 		t.Errorf("unexpected output after the last response: %s", l.text)
+	}
+}
+
+// brokenWriter fails every write, as a full disk or a closed pipe does.
+type brokenWriter struct{}
+
+func (brokenWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// TestCallReportsWriteErrors: output that could not be written fails the
+// call with exit code 1, in every output format, the envelope included.
+func TestCallReportsWriteErrors(t *testing.T) {
+	addr := testutil.StartServer(t, testserver.Options{})
+	for _, output := range []string{"json", "jsonl", "text", "envelope"} {
+		var stderr bytes.Buffer
+		code := Main(t.Context(), []string{"call", "--plaintext", "-o", output, addr, "grpcx.test.v1.TestService/ServerStream", "-d", `{"count": 3}`},
+			strings.NewReader(""), brokenWriter{}, &stderr)
+		if code != exitFailure || !strings.Contains(stderr.String(), "write responses: no space left on device") {
+			t.Errorf("-o %s: exit %d, stderr %q; want 1 and the write error", output, code, &stderr)
+		}
 	}
 }

@@ -141,8 +141,18 @@ func (p *EnvelopePrinter) finish(errText string) {
 	p.out.Flush()
 }
 
-// Err returns the first error met while printing responses.
-func (p *EnvelopePrinter) Err() error { return p.err }
+// Err returns the first error met while printing responses, writing them
+// included (the output is buffered, and a failed write fails every one
+// after it, so the first is the one to report).
+func (p *EnvelopePrinter) Err() error {
+	if p.err != nil {
+		return p.err
+	}
+	if err := p.out.Flush(); err != nil {
+		return fmt.Errorf("write responses: %w", err)
+	}
+	return nil
+}
 
 // metadataJSON renders metadata as an object of name to values, binary
 // values in base64 and secrets masked.
