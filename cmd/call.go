@@ -87,6 +87,9 @@ NotFound is 69).`,
 			if err := checkCompress(opts.Compress); err != nil {
 				return err
 			}
+			if opts.Cache.TTL < 0 {
+				return usagef(fmt.Errorf("--cache-ttl %v: want a duration of 0 or more (0: no limit)", opts.Cache.TTL))
+			}
 			if runF != nil {
 				return runF(c.Context(), opts)
 			}

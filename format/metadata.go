@@ -65,18 +65,34 @@ func checkHeaderName(name string) error {
 // call's metadata without a word.
 var reservedHeaders = map[string]bool{
 	"user-agent": true, "grpc-timeout": true, "grpc-encoding": true, "content-type": true, "te": true,
-	"grpc-status": true, "grpc-message": true, "grpc-message-type": true,
+	"grpc-status": true, "grpc-message": true, "grpc-message-type": true, "host": true,
 }
+
+// connectionHeaders are HTTP/1.1's connection-specific headers, which
+// HTTP/2 forbids: a server resets a stream that carries one.
+var connectionHeaders = map[string]bool{
+	"connection": true, "keep-alive": true, "proxy-connection": true, "transfer-encoding": true, "upgrade": true,
+}
+
+// authorityHint says how the host a call names is set.
+const authorityHint = "the :authority a call names is set with --authority"
 
 // CheckReserved refuses metadata that grpc-go would drop from a call
 // because it sets those names itself; how, when not empty, says for a
 // name how the user sets it instead ("user-agent": "--user-agent").
 func CheckReserved(md metadata.MD, how map[string]string) error {
 	for name := range md {
+		if connectionHeaders[name] {
+			return fmt.Errorf("header %q is connection-specific, which HTTP/2 forbids: the server would reset the call", name)
+		}
 		if !reservedHeaders[name] {
 			continue
 		}
-		if h := how[name]; h != "" {
+		h := how[name]
+		if h == "" && name == "host" {
+			h = authorityHint
+		}
+		if h != "" {
 			return fmt.Errorf("header %q would be dropped: gRPC sets it itself; %s", name, h)
 		}
 		return fmt.Errorf("header %q would be dropped: gRPC sets it itself", name)
