@@ -1,8 +1,11 @@
 package cmd
 
 import (
+	"bytes"
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grpcx/grpcx/internal/testutil"
 )
@@ -17,6 +20,8 @@ func TestConnectTimeoutIsNotADeadline(t *testing.T) {
 		{"call", "--plaintext", "--no-cache", "--connect-timeout", "0.3", addr, "a.B/C"},
 		{"call", "--insecure", "--protocol", "grpc-web", "--proto", "../testserver/proto/grpcx/test/v1/test.proto", "-I", "../testserver/proto",
 			"--connect-timeout", "0.3", addr, "grpcx.test.v1.TestService/Unary"},
+		{"call", "--protocol", "connect", "--proto", "../testserver/proto/grpcx/test/v1/test.proto", "-I", "../testserver/proto",
+			"--connect-timeout", "0.3", "http://" + addr, "grpcx.test.v1.TestService/Unary", "-d", "{}"},
 	} {
 		code, _, errOut := runGrpcx(args...)
 		if code != exitFailure || !strings.Contains(errOut, "no connection within the connect timeout") {
@@ -26,5 +31,20 @@ func TestConnectTimeoutIsNotADeadline(t *testing.T) {
 	code, _, _ := runGrpcx("list", "--plaintext", "--max-time", "0.3", addr)
 	if code != 68 {
 		t.Errorf("list with --max-time: exit %d, want 68", code)
+	}
+}
+
+// TestInterruptedWhileConnecting: Ctrl-C (here, the context ending) while
+// grpcx waits for a connection is the Canceled of a call, exit 65, and says
+// it stopped rather than that something timed out.
+func TestInterruptedWhileConnecting(t *testing.T) {
+	addr := testutil.SilentListener(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	time.AfterFunc(300*time.Millisecond, cancel)
+	var out, errOut bytes.Buffer
+	code := Main(ctx, []string{"call", "--plaintext", "--no-cache", "--connect-timeout", "30", addr, "a.B/C"}, strings.NewReader(""), &out, &errOut)
+	if code != 65 || !strings.Contains(errOut.String(), "stopped while waiting for the connection") {
+		t.Errorf("exit %d, stderr %s; want 65 and the stop named", code, &errOut)
 	}
 }

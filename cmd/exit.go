@@ -63,5 +63,10 @@ func exitCode(err error) int {
 	if errors.Is(re.err, context.DeadlineExceeded) || errors.Is(re.err, errMaxTime) || status.Code(unwrapStatus(re.err)) == codes.DeadlineExceeded {
 		return exitStatusBase + int(codes.DeadlineExceeded)
 	}
+	// Ctrl-C or SIGTERM before the call started (while connecting, or
+	// asking reflection) is the same Canceled as during it.
+	if errors.Is(re.err, context.Canceled) || status.Code(unwrapStatus(re.err)) == codes.Canceled {
+		return exitStatusBase + int(codes.Canceled)
+	}
 	return exitFailure
 }

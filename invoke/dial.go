@@ -168,6 +168,9 @@ func waitReady(ctx context.Context, cc *grpc.ClientConn, rec *lastError) error {
 			if err := rec.get(); err != nil {
 				return fmt.Errorf("%w (last attempt: %w)", end, err)
 			}
+			if errors.Is(end, context.Canceled) {
+				return fmt.Errorf("stopped while waiting for the connection: %w", end)
+			}
 			return fmt.Errorf("timed out waiting for the connection: %w", end)
 		}
 	}

@@ -491,6 +491,10 @@ func errorTrailers(err error, header metadata.MD) metadata.MD {
 // same code, message and details (as Any values), so that the rest of grpcx
 // cannot tell which protocol failed.
 func statusError(ctx context.Context, err error) error {
+	var silent *silentServerError
+	if errors.As(err, &silent) {
+		return &ConnectError{Target: silent.addr, Err: silent}
+	}
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
 		if ctx.Err() != nil {

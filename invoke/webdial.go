@@ -259,19 +259,34 @@ func (d *onceDialer) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 		}
 	}
 	if d.firstWord {
-		c = &firstWordConn{Conn: c, timeout: d.timeout, deadline: time.Now().Add(d.timeout)}
+		c = &firstWordConn{Conn: c, addr: d.addr, timeout: d.timeout, deadline: time.Now().Add(d.timeout)}
 	}
 	return c, nil
 }
 
 // firstWordConn is a connection whose first read fails with a
-// connectTimeoutError if nothing arrives by deadline.
+// silentServerError if nothing arrives by deadline.
 type firstWordConn struct {
 	net.Conn
+	addr     string
 	timeout  time.Duration
 	deadline time.Time
 	heard    bool // only the transport's reader reads
 }
+
+// silentServerError is a connection to addr on which the server said
+// nothing within the connect timeout: a failure to connect, as over gRPC,
+// which a call reports as a [ConnectError] (see statusError).
+type silentServerError struct {
+	addr    string
+	timeout time.Duration
+}
+
+func (e *silentServerError) Error() string {
+	return fmt.Sprintf("the server accepted the connection but sent nothing: %v", &connectTimeoutError{e.timeout})
+}
+
+func (e *silentServerError) Unwrap() error { return &connectTimeoutError{e.timeout} }
 
 func (c *firstWordConn) Read(p []byte) (int, error) {
 	if c.heard {
@@ -285,7 +300,7 @@ func (c *firstWordConn) Read(p []byte) (int, error) {
 	}
 	var ne net.Error
 	if n == 0 && errors.As(err, &ne) && ne.Timeout() {
-		return 0, fmt.Errorf("the server accepted the connection but sent nothing: %w", &connectTimeoutError{c.timeout})
+		return 0, &silentServerError{addr: c.addr, timeout: c.timeout}
 	}
 	return n, err
 }
