@@ -25,6 +25,13 @@ func (c *completer) Do(line []rune, pos int) ([][]rune, int) {
 	if choices := c.s.getChoices(); choices != nil {
 		return suffixes(strings.TrimSpace(text), choices)
 	}
+	if method := c.s.getEntryMethod(); method != "" {
+		// A stream's entry: a JSON request of the method, nothing else.
+		if m := jsonFieldContext().FindStringSubmatch(method + " " + text); m != nil {
+			return c.jsonFields(m[1], m[2])
+		}
+		return nil, 0
+	}
 	if m := jsonFieldContext().FindStringSubmatch(text); m != nil {
 		return c.jsonFields(m[1], m[2])
 	}
@@ -65,13 +72,21 @@ func (c *completer) Do(line []rune, pos int) ([][]rune, int) {
 }
 
 // jsonFieldContext matches "[call [--fill]] METHOD {...": the method and the
-// key being typed, after the last { or ,. It is compiled on first use:
-// every grpcx command would pay for it at start-up.
+// JSON typed so far, from its first {. It is compiled on first use: every
+// grpcx command would pay for it at start-up.
 var jsonFieldContext = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^\s*(?:call\s+(?:--fill\s+)?)?(\S+)\s+\{.*?([^{},:\s]*)$`)
+	return regexp.MustCompile(`^\s*(?:call\s+(?:--fill\s+)?)?(\S+)\s+(\{.*)$`)
 })
 
-func (c *completer) jsonFields(method, partial string) ([][]rune, int) {
+// jsonFields completes a key of the object being typed at the end of
+// json, a request of method: of the request itself, or of the message
+// the keys before it lead to ({"nested": {"na completes the nested
+// message's keys; a list of messages, a map's values likewise).
+func (c *completer) jsonFields(method, json string) ([][]rune, int) {
+	path, partial, ok := openKeys(json)
+	if !ok {
+		return nil, 0
+	}
 	// findMethod may ask the server: within completeWait, like the rest.
 	// What it reads of the session is read here, before it may outlive
 	// the Tab.
@@ -86,12 +101,119 @@ func (c *completer) jsonFields(method, partial string) ([][]rune, int) {
 	if !ok {
 		return nil, 0
 	}
+	md := messageAt(m.Input(), path)
+	if md == nil {
+		return nil, 0
+	}
 	var keys []string
-	fields := m.Input().Fields()
+	fields := md.Fields()
 	for i := 0; i < fields.Len(); i++ {
 		keys = append(keys, `"`+fields.Get(i).JSONName()+`": `)
 	}
 	return suffixes(partial, keys)
+}
+
+// A jsonFrame is an object or array left open in JSON being typed: the
+// key whose value it is ("" for the outermost object and an array's
+// elements).
+type jsonFrame struct {
+	key   string
+	array bool
+}
+
+// openKeys reads JSON being typed and returns the frames open at its end,
+// the outermost first, and the key being typed there: ok is false when
+// the end is not where a key goes (inside a value, say).
+func openKeys(json string) (path []jsonFrame, partial string, ok bool) {
+	var stack []jsonFrame
+	var str strings.Builder
+	inString, escaped, lastString, afterColon := false, false, "", false
+	keyStart := -1
+	for i, r := range json {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+				str.WriteRune(r)
+			case r == '\\':
+				escaped = true
+			case r == '"':
+				inString, lastString = false, str.String()
+			default:
+				str.WriteRune(r)
+			}
+			continue
+		}
+		switch r {
+		case '"':
+			inString, keyStart = true, i
+			str.Reset()
+		case ':':
+			afterColon = true
+		case ',':
+			afterColon, lastString = false, ""
+		case '{', '[':
+			key := ""
+			if afterColon {
+				key = lastString
+			}
+			stack = append(stack, jsonFrame{key: key, array: r == '['})
+			afterColon, lastString = false, ""
+		case '}', ']':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+			afterColon = false
+		}
+	}
+	if len(stack) == 0 || stack[len(stack)-1].array || afterColon {
+		return nil, "", false
+	}
+	rest := json[strings.LastIndexAny(json, "{,")+1:]
+	if inString {
+		rest = json[keyStart:]
+	}
+	rest = strings.TrimLeft(rest, " \t")
+	if strings.ContainsAny(rest, ":}") || (rest != "" && !inString) {
+		return nil, "", false
+	}
+	return stack, rest, true
+}
+
+// messageAt returns the message type whose object path leads to in a
+// request of type md, or nil when it leads to no message (a map's own
+// object, whose keys are the map's, or an unknown field).
+func messageAt(md protoreflect.MessageDescriptor, path []jsonFrame) protoreflect.MessageDescriptor {
+	var field protoreflect.FieldDescriptor // the field whose value is open, if any
+	for _, frame := range path[1:] {
+		switch {
+		case field != nil && field.IsMap():
+			md, field = field.MapValue().Message(), nil // a map's value
+		case field != nil && frame.key == "":
+			md, field = field.Message(), nil // a list's element
+		default:
+			f := md.Fields().ByJSONName(frame.key)
+			if f == nil {
+				f = md.Fields().ByName(protoreflect.Name(frame.key))
+			}
+			if f == nil || f.Message() == nil {
+				return nil
+			}
+			field = f
+			if !f.IsMap() && !f.IsList() {
+				md, field = f.Message(), nil
+			} else if f.IsList() && !frame.array {
+				return nil
+			}
+		}
+		if md == nil {
+			return nil
+		}
+	}
+	if field != nil {
+		return nil // the object of a map, or a list's [ with no element yet
+	}
+	return md
 }
 
 func suffixes(partial string, candidates []string) ([][]rune, int) {

@@ -67,6 +67,13 @@ func TestCompleter(t *testing.T) {
 		{"setting values", "set output j", false, []string{"json", "jsonl"}},
 		{"JSON keys of the request", `Unary {"message": "x", "n`, true, []string{`"number":`}},
 		{"JSON keys after call", `call grpcx.test.v1.TestService/ServerStream {`, false, []string{`"count":`, `"emptyEvery":`, `"failAfter":`, `"interval":`, `"message":`}},
+		{"JSON keys of a nested message", `EchoTypes {"fInt32": 1, "nested": {"`, true, []string{`"child":`, `"name":`, `"values":`}},
+		{"JSON keys deeper, by .proto name too", `EchoTypes {"nested": {"name": "a", "child": {"va`, true, []string{`"values":`}},
+		{"JSON keys of a list's messages", `EchoTypes {"items": [{"name": "a"}, {"ch`, true, []string{`"child":`}},
+		{"JSON keys of a map's values", `EchoTypes {"byId": {"7": {"na`, true, []string{`"name":`}},
+		{"JSON keys after a closed object", `EchoTypes {"nested": {"name": "a"}, "fInt6`, true, []string{`"fInt64":`}},
+		{"no keys inside a value", `EchoTypes {"fString": "a, b`, true, nil},
+		{"no keys for a map's own object", `EchoTypes {"counts": {"`, true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s.service = nil
@@ -85,6 +92,24 @@ func TestCompleterFieldPrompt(t *testing.T) {
 	s.setChoices([]string{"COLOR_RED", "COLOR_GREEN", "COLOR_BLUE"})
 	if diff := cmp.Diff([]string{"COLOR_GREEN"}, complete(s, "COLOR_G")); diff != "" {
 		t.Errorf("enum completion in a field prompt (-want +got):\n%s", diff)
+	}
+	// A field with nothing to choose from completes nothing: not commands.
+	s.setChoices([]string{})
+	if got := complete(s, "he"); len(got) != 0 {
+		t.Errorf("a string field's prompt completes %q", got)
+	}
+}
+
+// TestCompleterStreamEntry: a stream's entry is a JSON request of its
+// method: keys complete, commands do not.
+func TestCompleterStreamEntry(t *testing.T) {
+	s := testSession(t)
+	s.setEntryMethod("grpcx.test.v1.TestService/Bidi")
+	if diff := cmp.Diff([]string{`"message":`}, complete(s, `{"me`)); diff != "" {
+		t.Errorf("a stream entry's keys (-want +got):\n%s", diff)
+	}
+	if got := complete(s, "he"); len(got) != 0 {
+		t.Errorf("a stream entry completes %q", got)
 	}
 }
 

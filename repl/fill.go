@@ -184,6 +184,9 @@ func (s *Session) askValue(ctx context.Context, parent protoreflect.Message, fd 
 
 // askField asks one question of the filler; choices feed completion.
 func (s *Session) askField(ctx context.Context, prompt string, choices []string) (string, error) {
+	if choices == nil {
+		choices = []string{} // a value, not a command: nothing to complete
+	}
 	s.setChoices(choices)
 	defer s.setChoices(nil)
 	answer, err := s.ask(ctx, prompt)

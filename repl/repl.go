@@ -88,6 +88,9 @@ type Session struct {
 	failed    bool
 	choicesMu sync.Mutex
 	choices   []string // what the field prompt being answered accepts, for completion
+	// entryMethod is the method whose JSON request the line being read is
+	// (a stream's entry), for completion; "" for a command.
+	entryMethod string
 }
 
 // setChoices and getChoices guard choices: the filler runs on a call's
@@ -102,6 +105,20 @@ func (s *Session) getChoices() []string {
 	s.choicesMu.Lock()
 	defer s.choicesMu.Unlock()
 	return s.choices
+}
+
+// setEntryMethod says, for completion, that the line being read is a JSON
+// request of method (a stream's next entry); "" for a command.
+func (s *Session) setEntryMethod(method string) {
+	s.choicesMu.Lock()
+	s.entryMethod = method
+	s.choicesMu.Unlock()
+}
+
+func (s *Session) getEntryMethod() string {
+	s.choicesMu.Lock()
+	defer s.choicesMu.Unlock()
+	return s.entryMethod
 }
 
 // Run reads and runs commands until the input ends or the user exits.
