@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -21,9 +22,31 @@ import (
 // maps take entries until an empty one, oneofs ask which case to set, and
 // well-known types take their JSON form. On a terminal a bad value is
 // explained and asked again; in a script it fails the request (see
-// askAgain). Ctrl-C abandons the request.
+// askAgain). Ctrl-C abandons the request. Ctrl-D ends the entries of a
+// repeated field or map, as an empty answer does, and at any other prompt
+// abandons the request, as the end of a script's input there does: a
+// request is sent only once every field was answered.
 func (s *Session) fill(ctx context.Context, msg proto.Message) error {
 	return s.fillMessage(ctx, msg.ProtoReflect(), "")
+}
+
+// errFillEnded is the end of the input (Ctrl-D) at a field prompt where it
+// does not end a list.
+var errFillEnded = errors.New("the input ended in the middle of the request's fields (Ctrl-D): nothing was sent")
+
+// fieldEnded turns the end of the input at a prompt into errFillEnded.
+func fieldEnded(err error) error {
+	if errors.Is(err, io.EOF) {
+		return errFillEnded
+	}
+	return err
+}
+
+// entriesEnded reports whether err, from the prompt of a list's or map's
+// next entry, ends the entries: on a terminal Ctrl-D does, as evans users
+// expect; the end of a script's input abandons the request instead.
+func (s *Session) entriesEnded(err error) bool {
+	return errors.Is(err, io.EOF) && s.cfg.Interactive
 }
 
 func (s *Session) fillMessage(ctx context.Context, m protoreflect.Message, prefix string) error {
@@ -38,7 +61,7 @@ func (s *Session) fillMessage(ctx context.Context, m protoreflect.Message, prefi
 			seenOneofs[od.FullName()] = true
 			chosen, err := s.chooseOneof(ctx, od, prefix)
 			if err != nil {
-				return err
+				return fieldEnded(err)
 			}
 			if chosen == nil {
 				continue
@@ -98,7 +121,10 @@ func (s *Session) fillField(ctx context.Context, m protoreflect.Message, fd prot
 				if list.Len() == 0 {
 					m.Clear(fd)
 				}
-				return err
+				if s.entriesEnded(err) {
+					return nil
+				}
+				return fieldEnded(err)
 			}
 			list.Append(v)
 		}
@@ -107,7 +133,7 @@ func (s *Session) fillField(ctx context.Context, m protoreflect.Message, fd prot
 		if err == nil && ok {
 			m.Set(fd, v)
 		}
-		return err
+		return fieldEnded(err)
 	}
 }
 
@@ -119,7 +145,10 @@ func (s *Session) fillMap(ctx context.Context, m protoreflect.Message, fd protor
 			if mp.Len() == 0 {
 				m.Clear(fd)
 			}
-			return err
+			if s.entriesEnded(err) {
+				return nil
+			}
+			return fieldEnded(err)
 		}
 		key, err := parseScalar(fd.MapKey(), keyText)
 		if err != nil {
@@ -130,7 +159,7 @@ func (s *Session) fillMap(ctx context.Context, m protoreflect.Message, fd protor
 		}
 		v, ok, err := s.askValue(ctx, m, fd.MapValue(), fmt.Sprintf("%s[%s]", name, keyText), func() protoreflect.Value { return mp.NewValue() })
 		if err != nil {
-			return err
+			return fieldEnded(err)
 		}
 		if ok {
 			mp.Set(key.MapKey(), v)

@@ -2,12 +2,16 @@ package repl
 
 import (
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/grpcx/grpcx/descsource"
@@ -56,5 +60,60 @@ func TestFillBytesThatLookLikeANumber(t *testing.T) {
 	}
 	if got, want := v.Bytes(), []byte{0xd7, 0x6d, 0xf8}; string(got) != string(want) {
 		t.Errorf("1234 as bytes: got %x, want %x", got, want)
+	}
+}
+
+// answers is a terminal's worth of answers: a line, or Ctrl-D (eof).
+type answers struct {
+	lines []string
+	eof   map[int]bool // the answers that are Ctrl-D instead, by index
+	n     int
+}
+
+func (a *answers) ReadLine(string) (string, error) {
+	i := a.n
+	a.n++
+	if a.eof[i] {
+		return "", io.EOF
+	}
+	if i >= len(a.lines) {
+		return "", io.EOF
+	}
+	return a.lines[i], nil
+}
+
+func (a *answers) Output() (io.Writer, io.Writer) { return io.Discard, io.Discard }
+
+// TestFillCtrlD: on a terminal, Ctrl-D ends a repeated field's entries and
+// the filling goes on; at any other prompt it abandons the request, which
+// is not sent half-filled.
+func TestFillCtrlD(t *testing.T) {
+	s := testSession(t)
+	s.cfg.Interactive = true
+	s.err = io.Discard
+	src, _ := s.source()
+	d, err := descsource.FindSymbol(src, "grpcx.test.v1.AllTypes.Nested")
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := d.(protoreflect.MessageDescriptor)
+	// name, values[0], values[1] (Ctrl-D), child: fill it?
+	s.lines = newLineSource(&answers{lines: []string{"a", "1", "", "n"}, eof: map[int]bool{2: true}})
+	msg := dynamicpb.NewMessage(md)
+	if err := s.fill(context.Background(), msg); err != nil {
+		t.Fatalf("Ctrl-D ending a list: %v", err)
+	}
+	if got := prototext.Format(msg); !strings.Contains(got, `name:`) || !strings.Contains(got, "values:") || strings.Count(got, "values:") != 1 {
+		t.Errorf("filled %s, want the name and one value", got)
+	}
+	s.lines = newLineSource(&answers{eof: map[int]bool{0: true}})
+	if err := s.fill(context.Background(), dynamicpb.NewMessage(md)); !errors.Is(err, errFillEnded) {
+		t.Errorf("Ctrl-D at the first field: %v, want the request abandoned", err)
+	}
+	// In a script, the input's end in a list abandons the request too.
+	s.cfg.Interactive = false
+	s.lines = newLineSource(&answers{lines: []string{"a", "1"}})
+	if err := s.fill(context.Background(), dynamicpb.NewMessage(md)); !errors.Is(err, errFillEnded) {
+		t.Errorf("a script ending in a list: %v, want the request abandoned", err)
 	}
 }
