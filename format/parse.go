@@ -215,12 +215,18 @@ func (b *bomSkipper) Read(p []byte) (int, error) {
 // lineTracker remembers where the newlines are in the part of the input
 // that the JSON decoder has read but the parser has not finished with, so
 // that errors can name a line and column without keeping the input.
+// Columns count characters, as protojson's do: it also remembers where the
+// bytes that continue a UTF-8 character are.
 type lineTracker struct {
 	r        io.Reader
 	read     int64   // bytes read so far
 	newlines []int64 // offsets of newlines at or after forgotten
 	before   int     // newlines before forgotten
 	lastNL   int64   // offset of the last forgotten newline, or -1
+	conts    []int64 // offsets of UTF-8 continuation bytes at or after forgotten
+	// lineConts counts the forgotten continuation bytes after lastNL: on
+	// the line forgetting stopped in.
+	lineConts int
 }
 
 func (t *lineTracker) Read(b []byte) (int, error) {
@@ -233,26 +239,45 @@ func (t *lineTracker) Read(b []byte) (int, error) {
 		t.newlines = append(t.newlines, t.read+int64(i+j))
 		i += j + 1
 	}
+	for i, c := range b[:n] {
+		if c&0xC0 == 0x80 {
+			t.conts = append(t.conts, t.read+int64(i))
+		}
+	}
 	t.read += int64(n)
 	return n, err
 }
 
-// position returns the 1-based line and column of an input offset, which
-// must not be before the last offset passed to forget.
+// position returns the 1-based line and column (in characters) of an
+// input offset, which must not be before the last offset passed to forget.
 func (t *lineTracker) position(off int64) (line, col int) {
 	line = t.before + 1
 	lineStart := int64(0)
 	if t.before > 0 {
 		lineStart = t.lastNL + 1
 	}
+	onForgottenLine := true
 	for _, nl := range t.newlines {
 		if nl >= off {
 			break
 		}
 		line++
 		lineStart = nl + 1
+		onForgottenLine = false
 	}
-	return line, int(off-lineStart) + 1
+	col = int(off-lineStart) + 1
+	if onForgottenLine {
+		col -= t.lineConts
+	}
+	for _, c := range t.conts {
+		if c >= off {
+			break
+		}
+		if c >= lineStart {
+			col--
+		}
+	}
+	return line, col
 }
 
 // forget drops what is known about the input before off.
@@ -262,6 +287,17 @@ func (t *lineTracker) forget(off int64) {
 		t.lastNL = t.newlines[i]
 		i++
 	}
+	if i > 0 {
+		t.lineConts = 0 // a new line: the continuations counted were on earlier ones
+	}
 	t.before += i
 	t.newlines = append(t.newlines[:0], t.newlines[i:]...)
+	j := 0
+	for j < len(t.conts) && t.conts[j] < off {
+		if t.before == 0 || t.conts[j] > t.lastNL {
+			t.lineConts++
+		}
+		j++
+	}
+	t.conts = append(t.conts[:0], t.conts[j:]...)
 }

@@ -203,6 +203,32 @@ func TestJSONParserErrors(t *testing.T) {
 			contains: []string{"invalid UTF-8"},
 		},
 		{
+			// Columns count characters, not bytes, in every kind of error:
+			// é is two bytes.
+			name:    "a type error after non-ASCII text",
+			message: "AllTypes", input: `{"fString": "ééé", "fInt32": "x"}`,
+			index: 1, line: 1, column: 30,
+			contains: []string{"int32"},
+		},
+		{
+			name:    "a syntax error after non-ASCII text",
+			message: "AllTypes", input: `{"fString": "ééé", "fInt32": x}`,
+			index: 1, line: 1, column: 30,
+			contains: []string{"malformed JSON"},
+		},
+		{
+			name:    "a type error in the second value of a line after non-ASCII text",
+			message: "EchoRequest", input: `{"message": "ééé"} {"number": "x"}`,
+			index: 2, line: 1, column: 31,
+			contains: []string{"int32"},
+		},
+		{
+			name:    "non-ASCII text on an earlier line does not count",
+			message: "EchoRequest", input: "{\"message\": \"ééé\"}\n{\"message\": \"é\", \"number\": \"x\"}",
+			index: 2, line: 2, column: 28,
+			contains: []string{"int32"},
+		},
+		{
 			name:    "requests in an array",
 			message: "EchoRequest", input: `[{"message": "a"}, {"message": "b"}]`,
 			index: 1, line: 1, column: 1,
