@@ -149,6 +149,11 @@ var protojsonPos = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile(`^proto:[\s\x{00a0}]*(?:syntax error[\s\x{00a0}]*)?(?:\(line (\d+):(\d+)\):[\s\x{00a0}]*)?`)
 })
 
+// surrogateEscape matches a \u escape of a UTF-16 surrogate.
+var surrogateEscape = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`\\u[dD][89a-fA-F][0-9a-fA-F]{2}`)
+})
+
 func (p *JSONParser) valueError(err error, msg proto.Message, line, col int) error {
 	text := err.Error()
 	e := &InputError{Index: p.count, Line: line, Column: col}
@@ -165,6 +170,17 @@ func (p *JSONParser) valueError(err error, msg proto.Message, line, col int) err
 		}
 	}
 	typeName := msg.ProtoReflect().Descriptor().FullName()
+	switch {
+	case strings.HasPrefix(text, "unable to resolve "):
+		// protojson's own words are "unable to resolve URL: NAME: proto: not found".
+		if url, _, ok := strings.Cut(strings.TrimPrefix(text, "unable to resolve "), ": "); ok {
+			text = fmt.Sprintf("the type of Any %s is not known to the descriptor source: give its .proto with --proto (or a protoset with --protoset)", url)
+		}
+	case text == "unexpected EOF" && surrogateEscape().Match(p.raw):
+		// protojson reads a \u escape of half a surrogate pair as input
+		// that ends early, with no position.
+		text = `a string holds a \u escape of half a UTF-16 surrogate pair (such as \ud83d without the \udcxx after it), which is no character`
+	}
 	e.UnknownField = strings.HasPrefix(text, "unknown field")
 	e.Message = fmt.Sprintf("%s (request type %s)", text, typeName)
 	if bytes.HasPrefix(p.raw, []byte("[")) {

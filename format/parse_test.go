@@ -229,6 +229,18 @@ func TestJSONParserErrors(t *testing.T) {
 			contains: []string{"int32"},
 		},
 		{
+			name:    "an Any of an unknown type",
+			message: "AllTypes", input: `{"any": {"@type": "type.googleapis.com/nope.Missing"}}`,
+			index: 1, line: 1, column: 19,
+			contains: []string{`the type of Any "type.googleapis.com/nope.Missing" is not known to the descriptor source: give its .proto with --proto`},
+		},
+		{
+			name:    "half a surrogate pair",
+			message: "EchoRequest", input: `{"message": "\ud83d"}`,
+			index: 1, line: 1, column: 1,
+			contains: []string{"half a UTF-16 surrogate pair"},
+		},
+		{
 			name:    "requests in an array",
 			message: "EchoRequest", input: `[{"message": "a"}, {"message": "b"}]`,
 			index: 1, line: 1, column: 1,
