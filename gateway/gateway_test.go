@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/grpcx/grpcx/gateway"
@@ -674,5 +675,51 @@ func TestUnknownRouteInTheClientsProtocol(t *testing.T) {
 			t.Errorf("%s stream: %v", p, err)
 		}
 		cc.Close()
+	}
+}
+
+// TestBackendGoneMidStream: a backend that goes away in the middle of a
+// stream leaves its clients, in every protocol, with UNAVAILABLE, as when
+// it cannot be reached at all: not an INTERNAL protocol error, which
+// reads as a bug and which retry policies do not retry.
+func TestBackendGoneMidStream(t *testing.T) {
+	for _, p := range []invoke.Protocol{invoke.ProtocolGRPCWeb, invoke.ProtocolConnect, invoke.ProtocolGRPC} {
+		t.Run(string(p), func(t *testing.T) {
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			backend := testserver.NewServer(testserver.Options{})
+			go backend.Serve(lis)
+			defer backend.Stop()
+			url, _ := startGateway(t, lis.Addr().String(), gateway.Options{})
+			var client testpb.TestServiceClient
+			if p == invoke.ProtocolGRPC {
+				client = testpb.NewTestServiceClient(dialGRPC(t, url))
+			} else {
+				cc, err := invoke.DialWeb(t.Context(), url, p, invoke.DialOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer cc.Close()
+				client = testpb.NewTestServiceClient(cc)
+			}
+			stream, err := client.ServerStream(t.Context(), &testpb.StreamRequest{Count: 50, Interval: durationpb.New(50 * time.Millisecond)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := stream.Recv(); err != nil {
+				t.Fatal(err)
+			}
+			backend.Stop() // connections cut, as by a crash
+			for {
+				if _, err = stream.Recv(); err != nil {
+					break
+				}
+			}
+			if status.Code(err) != codes.Unavailable {
+				t.Errorf("after the backend went away: %v; want Unavailable", err)
+			}
+		})
 	}
 }

@@ -38,6 +38,12 @@ func newProxy(backend *url.URL, transport http.RoundTripper, header http.Header)
 		},
 		Transport:     transport,
 		FlushInterval: -1, // every message at once: streams must not wait
+		ModifyResponse: func(resp *http.Response) error {
+			if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/grpc") {
+				resp.Body = &endedBody{ReadCloser: resp.Body, resp: resp, ctx: resp.Request.Context()}
+			}
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			// A call whose deadline passed: the backend resets the stream
 			// at its end of it, which reads as a transport error here.
@@ -65,6 +71,30 @@ func newProxy(backend *url.URL, transport http.RoundTripper, header http.Header)
 		},
 		ErrorLog: log.New(io.Discard, "", 0), // a library does not print
 	}
+}
+
+// endedBody is a gRPC response body from the backend that ends with the
+// status UNAVAILABLE, in its trailers, when the backend goes away in the
+// middle of it (a crash, a cut connection): the proxy would otherwise
+// pass on a response with no status, which gRPC-web and Connect clients
+// read as an INTERNAL protocol error, and gRPC ones as a reset stream.
+type endedBody struct {
+	io.ReadCloser
+	resp *http.Response
+	ctx  context.Context // the client's request: its end is not the backend's
+}
+
+func (b *endedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == nil || err == io.EOF || b.ctx.Err() != nil || grpcStatusOf(b.resp.Trailer) != "" {
+		return n, err
+	}
+	if b.resp.Trailer == nil {
+		b.resp.Trailer = http.Header{}
+	}
+	b.resp.Trailer.Set("Grpc-Status", strconv.Itoa(int(codes.Unavailable)))
+	b.resp.Trailer.Set("Grpc-Message", percentEncode(fmt.Sprintf("gateway: the backend went away during the call: %v", err)))
+	return n, io.EOF
 }
 
 // startedKey finds when the gateway sent a call on to the backend, in its
