@@ -309,7 +309,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Header.Set("Content-Type", "application/json")
 		}
 	}
-	routes.transcoder.ServeHTTP(rec, withRESTRequest(r))
+	cw := &clientErrors{ResponseWriter: rec, note: noteFrom(r.Context())}
+	routes.transcoder.ServeHTTP(cw, withRESTRequest(r))
+	cw.finish()
 }
 
 // serveNative proxies a gRPC request whose service is exposed, or which

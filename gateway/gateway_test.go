@@ -723,3 +723,30 @@ func TestBackendGoneMidStream(t *testing.T) {
 		})
 	}
 }
+
+// TestClientMistakesAreClientErrors: a REST or Connect request the
+// transcoder cannot read (malformed JSON, an unknown query parameter, an
+// int64 out of range) is the client's mistake, 400 INVALID_ARGUMENT, not
+// the 500 UNKNOWN the transcoder answers with; an UNKNOWN the backend
+// itself returns stays a 500.
+func TestClientMistakesAreClientErrors(t *testing.T) {
+	url, _ := startGateway(t, startBackend(t), gateway.Options{})
+	for _, tc := range []struct {
+		name, method, path, body string
+		header                   []string
+		status                   int
+		code                     any
+	}{
+		{"unknown query parameter", "GET", "/v1/echo/hi?foo=1", "", nil, 400, float64(3)},
+		{"malformed JSON", "POST", "/v1/echo", `{"message": "a"`, nil, 400, float64(3)},
+		{"int64 out of range", "POST", "/v1/types", `{"fInt64": 99999999999999999999}`, nil, 400, float64(3)},
+		{"malformed Connect JSON", "POST", "/grpcx.test.v1.TestService/Unary", `{"message":`, []string{"Connect-Protocol-Version", "1"}, 400, "invalid_argument"},
+		{"the backend's own UNKNOWN", "GET", "/v1/fail/2", "", nil, 500, float64(2)},
+		{"the backend's INTERNAL", "GET", "/v1/fail/13", "", nil, 500, float64(13)},
+	} {
+		resp := do(t, tc.method, url+tc.path, tc.body, tc.header...)
+		if resp.status != tc.status || jsonField(t, resp.body, "code") != tc.code {
+			t.Errorf("%s: %d %s; want %d with code %v", tc.name, resp.status, resp.body, tc.status, tc.code)
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package gateway
+
+import (
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+)
+
+// The transcoder answers its own failures to read a REST or Connect
+// request (malformed JSON, an unknown query parameter, a value of the
+// wrong type) with 500 UNKNOWN, as if the server had failed; clients and
+// monitoring count that as a server error, and some retry it. Such an
+// answer is told apart by the request note: the backend never answered
+// (no status noted), or the gateway's proxy noted the client's fault (a
+// body it could not read). clientErrors then turns it into what the
+// client did: 400 INVALID_ARGUMENT, or the status the proxy noted. A 500
+// UNKNOWN after the backend answered (a response the transcoder could
+// not encode, say) is left as it is: not the client's doing.
+
+// clientErrors wraps w for a REST or Connect request noted in note.
+type clientErrors struct {
+	http.ResponseWriter
+	note    *requestNote
+	status  int  // held back: 500, until the body says what it is
+	decided bool // the header is written
+	body    []byte
+}
+
+func (c *clientErrors) WriteHeader(code int) {
+	if c.decided || c.status != 0 {
+		return
+	}
+	if code != http.StatusInternalServerError {
+		c.decided = true
+		c.ResponseWriter.WriteHeader(code)
+		return
+	}
+	c.status = code
+}
+
+func (c *clientErrors) Write(b []byte) (int, error) {
+	if !c.decided && c.status == 0 {
+		c.WriteHeader(http.StatusOK)
+	}
+	if c.decided {
+		return c.ResponseWriter.Write(b)
+	}
+	c.body = append(c.body, b...)
+	if len(c.body) > maxErrorBody {
+		c.flush()
+	}
+	return len(b), nil
+}
+
+// maxErrorBody is the most of a held 500 answer kept to read its status:
+// the transcoder's error bodies are a line of JSON.
+const maxErrorBody = 64 << 10
+
+// Flush writes what is held: a streaming answer must not wait.
+func (c *clientErrors) Flush() {
+	c.flush()
+	http.NewResponseController(c.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (c *clientErrors) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// finish writes a held answer once the transcoder is done.
+func (c *clientErrors) finish() { c.flush() }
+
+func (c *clientErrors) flush() {
+	if c.decided || c.status == 0 {
+		return
+	}
+	c.decided = true
+	status, body := c.status, c.body
+	if code, ok := c.clientCode(); ok {
+		if fixed, ok := recode(body, code); ok {
+			status, body = httpStatusOf(code), fixed
+			if c.note != nil {
+				c.note.grpcStatus = code.String()
+			}
+		}
+	}
+	h := c.Header()
+	if h.Get("Content-Length") != "" {
+		h.Del("Content-Length")
+	}
+	c.ResponseWriter.WriteHeader(status)
+	c.ResponseWriter.Write(body)
+}
+
+// clientCode is the code the held answer should carry, when the client
+// caused it.
+func (c *clientErrors) clientCode() (codes.Code, bool) {
+	if c.note == nil {
+		return 0, false
+	}
+	switch c.note.grpcStatus {
+	case "":
+		return codes.InvalidArgument, true
+	case codes.InvalidArgument.String():
+		return codes.InvalidArgument, true
+	case codes.ResourceExhausted.String():
+		return codes.ResourceExhausted, true
+	}
+	return 0, false
+}
+
+// recode rewrites an UNKNOWN error body, REST's ({"code": 2, ...}) or
+// Connect's ({"code": "unknown", ...}), to code, in place, so the rest stays
+// as written; ok is false for any other body, which is left as it is.
+func recode(body []byte, code codes.Code) ([]byte, bool) {
+	m := unknownCode().FindSubmatchIndex(body)
+	if m == nil {
+		return nil, false
+	}
+	value := strconv.Itoa(int(code))
+	if body[m[2]] == '"' {
+		value = strconv.Quote(connectCodeName(code))
+	}
+	out := append(append(append([]byte(nil), body[:m[2]]...), value...), body[m[3]:]...)
+	return out, true
+}
+
+// unknownCode matches the code of an UNKNOWN error body, as its first
+// member. It is compiled on first use, by such an answer.
+var unknownCode = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^\s*\{\s*"code"\s*:\s*(2|"unknown")\s*[,}]`)
+})
+
+// connectCodeName is a code's name in the Connect protocol.
+func connectCodeName(code codes.Code) string {
+	switch code {
+	case codes.InvalidArgument:
+		return "invalid_argument"
+	case codes.ResourceExhausted:
+		return "resource_exhausted"
+	}
+	return strings.ToLower(code.String())
+}
+
+// httpStatusOf is the HTTP status of the codes a client error has.
+func httpStatusOf(code codes.Code) int {
+	if code == codes.ResourceExhausted {
+		return http.StatusTooManyRequests
+	}
+	return http.StatusBadRequest
+}
