@@ -14,12 +14,13 @@ import (
 // request (malformed JSON, an unknown query parameter, a value of the
 // wrong type) with 500 UNKNOWN, as if the server had failed; clients and
 // monitoring count that as a server error, and some retry it. Such an
-// answer is told apart by the request note: the backend never answered
-// (no status noted), or the gateway's proxy noted the client's fault (a
-// body it could not read). clientErrors then turns it into what the
-// client did: 400 INVALID_ARGUMENT, or the status the proxy noted. A 500
-// UNKNOWN after the backend answered (a response the transcoder could
-// not encode, say) is left as it is: not the client's doing.
+// answer is told apart by the request note: the backend never answered,
+// and the gateway's proxy noted nothing or the client's fault (a body it
+// could not read). clientErrors then turns it into what the client did:
+// 400 INVALID_ARGUMENT, or the status the proxy noted. A 500 UNKNOWN after
+// the backend answered (its own UNKNOWN, a code beyond gRPC's, a response
+// the transcoder could not encode) is left as it is: not the client's
+// doing.
 
 // clientErrors wraps w for a REST or Connect request noted in note.
 type clientErrors struct {
@@ -97,7 +98,7 @@ func (c *clientErrors) flush() {
 // clientCode is the code the held answer should carry, when the client
 // caused it.
 func (c *clientErrors) clientCode() (codes.Code, bool) {
-	if c.note == nil {
+	if c.note == nil || c.note.answered {
 		return 0, false
 	}
 	switch c.note.grpcStatus {

@@ -165,8 +165,9 @@ func TestREST(t *testing.T) {
 		{"Unauthenticated is 401", "GET", "/v1/whoami", "", 401, "code", 16.0},
 		{"Unavailable is 503", "GET", "/v1/fail/14", "", 503, "code", 14.0},
 		{"unknown route", "GET", "/v1/nothing", "", 404, "code", 5.0},
-		// vanguard reports a body it cannot parse as UNKNOWN.
-		{"bad JSON", "POST", "/v1/echo", `{"message": `, 500, "code", 2.0},
+		// vanguard reports a body it cannot parse as UNKNOWN; it is the
+		// client's mistake (see TestClientMistakesAreClientErrors).
+		{"bad JSON", "POST", "/v1/echo", `{"message": `, 400, "code", 3.0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,6 +21,9 @@ type requestLogger struct {
 type requestNote struct {
 	method     string
 	grpcStatus string
+	// answered is set once the backend answered the call (whatever its
+	// status): an error the transcoder then reports is not the client's.
+	answered bool
 }
 
 type noteKey struct{}

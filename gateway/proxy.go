@@ -39,6 +39,9 @@ func newProxy(backend *url.URL, transport http.RoundTripper, header http.Header)
 		Transport:     transport,
 		FlushInterval: -1, // every message at once: streams must not wait
 		ModifyResponse: func(resp *http.Response) error {
+			if note := noteFrom(resp.Request.Context()); note != nil {
+				note.answered = true
+			}
 			if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/grpc") {
 				resp.Body = &endedBody{ReadCloser: resp.Body, resp: resp, ctx: resp.Request.Context()}
 			}
