@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
 
 	"github.com/grpcx/grpcx/testserver"
 )
@@ -90,9 +91,11 @@ func runDemo(ctx context.Context, opts *DemoOptions) error {
 		if code != 0 {
 			fmt.Fprintf(out, "(exit code %d)\n", code)
 		}
-		if tourCtx.Err() != nil {
+		// The step's own handling may see Ctrl-C before the tour's does:
+		// its Canceled exit says so just as well.
+		if tourCtx.Err() != nil || code == exitStatusBase+int(codes.Canceled) {
 			fmt.Fprintln(out, "\n# Interrupted: the tour stops here.")
-			return &exitError{code: 1, err: tourCtx.Err(), reported: true}
+			return &exitError{code: 1, err: context.Canceled, reported: true}
 		}
 	}
 	return nil

@@ -105,6 +105,9 @@ func (s *Session) cmdList(_ context.Context, args string) error {
 	if service == "" && s.service != nil {
 		service = string(s.service.FullName())
 	}
+	if service == ".." {
+		service = "" // the level above a service: every service, as at the start
+	}
 	if service != "" {
 		// ls SERVICE lists a service's methods; the name may be short.
 		if d, err := s.findSymbol(src, service); err == nil {
