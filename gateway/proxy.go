@@ -92,11 +92,16 @@ func (b *endedBody) Read(p []byte) (int, error) {
 	if err == nil || err == io.EOF || b.ctx.Err() != nil || grpcStatusOf(b.resp.Trailer) != "" {
 		return n, err
 	}
+	code, msg := codes.Unavailable, fmt.Sprintf("gateway: the backend went away during the call: %v", err)
+	if deadlinePassed(b.resp.Request) {
+		// The backend ends a call past its deadline by resetting it.
+		code, msg = codes.DeadlineExceeded, "gateway: the call's deadline passed"
+	}
 	if b.resp.Trailer == nil {
 		b.resp.Trailer = http.Header{}
 	}
-	b.resp.Trailer.Set("Grpc-Status", strconv.Itoa(int(codes.Unavailable)))
-	b.resp.Trailer.Set("Grpc-Message", percentEncode(fmt.Sprintf("gateway: the backend went away during the call: %v", err)))
+	b.resp.Trailer.Set("Grpc-Status", strconv.Itoa(int(code)))
+	b.resp.Trailer.Set("Grpc-Message", percentEncode(msg))
 	return n, io.EOF
 }
 
