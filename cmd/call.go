@@ -93,7 +93,8 @@ NotFound is 69).`,
 			if runF != nil {
 				return runF(c.Context(), opts)
 			}
-			return runE(func() error { return runCall(c.Context(), opts) })
+			err = runE(func() error { return runCall(c.Context(), opts) })
+			return opts.formatEarlyError(err)
 		},
 	}
 	opts.Conn.addFlags(cmd.Flags())
@@ -312,4 +313,19 @@ func (o *CallOptions) callError(err error, types format.Resolver) error {
 		}
 	}
 	return &exitError{code: exitStatusBase + int(st.Code()), err: err, reported: true}
+}
+
+// formatEarlyError keeps --format-error's promise for a failure before the
+// call had a status of its own that still exits as a status does (68 when
+// --max-time ran out while connecting, 65 for Ctrl-C): its stderr is the
+// status as one JSON object, like any failed call's.
+func (o *CallOptions) formatEarlyError(err error) error {
+	code := exitCode(err)
+	var ee *exitError
+	if !o.FormatError || err == nil || errors.As(err, &ee) || code < exitStatusBase {
+		return err
+	}
+	st := status.New(codes.Code(code-exitStatusBase), err.Error())
+	fmt.Fprintf(o.IO.ErrOut, "%s\n", format.StatusJSON(st, nil))
+	return &exitError{code: code, err: err, reported: true}
 }

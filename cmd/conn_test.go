@@ -3,6 +3,7 @@ package cmd
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -46,5 +47,22 @@ func TestInterruptedWhileConnecting(t *testing.T) {
 	code := Main(ctx, []string{"call", "--plaintext", "--no-cache", "--connect-timeout", "30", addr, "a.B/C"}, strings.NewReader(""), &out, &errOut)
 	if code != 65 || !strings.Contains(errOut.String(), "stopped while waiting for the connection") {
 		t.Errorf("exit %d, stderr %s; want 65 and the stop named", code, &errOut)
+	}
+}
+
+// TestFormatErrorBeforeTheCall: with --format-error, a failure before the
+// call that exits as a status (--max-time running out while connecting)
+// is printed as the status's JSON object too, as scripts parsing stderr
+// expect from that exit code.
+func TestFormatErrorBeforeTheCall(t *testing.T) {
+	addr := testutil.SilentListener(t)
+	code, _, errOut := runGrpcx("call", "--format-error", "--plaintext", "--no-cache", "--max-time", "0.3", addr, "a.B/C")
+	var st struct {
+		Code    int    `json:"code"`
+		Name    string `json:"name"`
+		Message string `json:"message"`
+	}
+	if code != 68 || json.Unmarshal([]byte(errOut), &st) != nil || st.Code != 4 || st.Name != "DeadlineExceeded" || !strings.Contains(st.Message, "--max-time") {
+		t.Errorf("exit %d, stderr %q; want 68 and a DeadlineExceeded status object", code, errOut)
 	}
 }
