@@ -2,6 +2,7 @@ package invoke
 
 import (
 	"fmt"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
@@ -136,10 +137,25 @@ type extensionsOption struct {
 // notFoundOnError makes any failure to find an extension a plain "not
 // found", which the decoder takes as an unknown field: a resolver that asks
 // reflection can fail in other ways, and the response is not to be lost for
-// it.
-type notFoundOnError struct{ r ExtensionResolver }
+// it. It remembers each answer for the call: a reflection-backed resolver
+// asks the server again on every miss, which would be a round trip per
+// response of a stream whose messages hold such a field.
+type notFoundOnError struct {
+	r     ExtensionResolver
+	mu    sync.Mutex
+	known map[extensionKey]protoreflect.ExtensionType // nil: not found
+}
 
-func (n notFoundOnError) FindExtensionByName(field protoreflect.FullName) (protoreflect.ExtensionType, error) {
+type extensionKey struct {
+	message protoreflect.FullName
+	field   protoreflect.FieldNumber
+}
+
+func newNotFoundOnError(r ExtensionResolver) *notFoundOnError {
+	return &notFoundOnError{r: r, known: map[extensionKey]protoreflect.ExtensionType{}}
+}
+
+func (n *notFoundOnError) FindExtensionByName(field protoreflect.FullName) (protoreflect.ExtensionType, error) {
 	xt, err := n.r.FindExtensionByName(field)
 	if err != nil {
 		return nil, protoregistry.NotFound
@@ -147,9 +163,21 @@ func (n notFoundOnError) FindExtensionByName(field protoreflect.FullName) (proto
 	return xt, nil
 }
 
-func (n notFoundOnError) FindExtensionByNumber(message protoreflect.FullName, field protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
-	xt, err := n.r.FindExtensionByNumber(message, field)
-	if err != nil {
+func (n *notFoundOnError) FindExtensionByNumber(message protoreflect.FullName, field protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
+	key := extensionKey{message, field}
+	n.mu.Lock()
+	xt, seen := n.known[key]
+	n.mu.Unlock()
+	if !seen {
+		var err error
+		if xt, err = n.r.FindExtensionByNumber(message, field); err != nil {
+			xt = nil
+		}
+		n.mu.Lock()
+		n.known[key] = xt
+		n.mu.Unlock()
+	}
+	if xt == nil {
 		return nil, protoregistry.NotFound
 	}
 	return xt, nil

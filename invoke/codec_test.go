@@ -1,11 +1,13 @@
 package invoke
 
 import (
+	"errors"
 	"testing"
 
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
 
@@ -50,5 +52,43 @@ func TestClearFields(t *testing.T) {
 				t.Errorf("after reuse: %v, want %v", m, want)
 			}
 		})
+	}
+}
+
+// countingResolver finds no extension, failing as a reflection-backed
+// resolver can, and counts the lookups.
+type countingResolver struct{ lookups int }
+
+func (c *countingResolver) FindExtensionByName(protoreflect.FullName) (protoreflect.ExtensionType, error) {
+	c.lookups++
+	return nil, errors.New("reflection: not found")
+}
+
+func (c *countingResolver) FindExtensionByNumber(protoreflect.FullName, protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
+	c.lookups++
+	return nil, errors.New("reflection: not found")
+}
+
+// TestExtensionLookupsAreRemembered: an extension field the resolver does
+// not know is looked up once per call, not once per response (a
+// reflection-backed resolver asks the server each time), and a failed
+// lookup leaves the field unknown rather than failing the response.
+func TestExtensionLookupsAreRemembered(t *testing.T) {
+	wire := protowire.AppendTag(nil, 5000, protowire.VarintType)
+	wire = protowire.AppendVarint(wire, 7)
+	res := &countingResolver{}
+	ext := newNotFoundOnError(res)
+	md := (&descriptorpb.MethodOptions{}).ProtoReflect().Descriptor()
+	for range 100 {
+		m := sizedMessage{msg: dynamicpb.NewMessage(md), extensions: ext}
+		if err := m.unmarshal(wire); err != nil {
+			t.Fatal(err)
+		}
+		if len(m.msg.GetUnknown()) == 0 {
+			t.Fatal("the unknown extension was dropped")
+		}
+	}
+	if res.lookups != 1 {
+		t.Errorf("%d lookups for 100 responses, want 1", res.lookups)
 	}
 }

@@ -111,7 +111,7 @@ func Invoke(ctx context.Context, cc grpc.ClientConnInterface, method protoreflec
 	c.wire, _ = h.(WireKeeper)
 	for _, o := range opts {
 		if o, ok := o.(extensionsOption); ok {
-			c.extensions = notFoundOnError{o.r} // converted once, not per response
+			c.extensions = newNotFoundOnError(o.r) // made once, not per response
 		}
 	}
 	if md == nil {
