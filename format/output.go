@@ -157,7 +157,14 @@ func (f *Formatter) appendFallback(dst []byte, m proto.Message, err error) ([]by
 		if out, perr := opts.MarshalAppend(f.scratch[:0], c); perr == nil {
 			f.scratch = out
 			dst = append(dst, f.respace(out)...)
-			return append(dst, '\n'), &FallbackError{Err: err, Unresolved: slices.Sorted(maps.Keys(unresolved))}
+			fe := &FallbackError{Err: err, Unresolved: slices.Sorted(maps.Keys(unresolved))}
+			if !f.unknownFound {
+				if nums := unknownFields(m.ProtoReflect(), nil); len(nums) > 0 {
+					f.unknownFound = true
+					fe.Unknown = &UnknownFieldsError{Numbers: nums}
+				}
+			}
+			return append(dst, '\n'), fe
 		}
 	}
 	text := f.text
@@ -306,12 +313,19 @@ func dropExtraSpace(b []byte, sep byte) []byte {
 type FallbackError struct {
 	Err        error
 	Unresolved []string
+	// Unknown, when not nil, says the message also holds fields its type
+	// does not define, which the JSON leaves out (see UnknownFieldsError).
+	Unknown *UnknownFieldsError
 }
 
 func (e *FallbackError) Error() string {
 	if len(e.Unresolved) > 0 {
-		return fmt.Sprintf("holds an Any of a type nobody describes (%s), printed as {\"@type\", \"@value\" (base64), \"@error\"}; give the missing type's .proto with --proto",
+		msg := fmt.Sprintf("holds an Any of a type nobody describes (%s), printed as {\"@type\", \"@value\" (base64), \"@error\"}; give the missing type's .proto with --proto",
 			strings.Join(e.Unresolved, ", "))
+		if e.Unknown != nil {
+			msg += "; it also " + e.Unknown.Error()
+		}
+		return msg
 	}
 	return fmt.Sprintf("cannot be shown as JSON (%v); printed as {\"@error\", \"@text\"} with its protobuf text form (-o text shows it as it is)", e.Err)
 }

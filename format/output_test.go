@@ -342,6 +342,22 @@ func TestFormatterUnknownAnyStaysJSON(t *testing.T) {
 	}
 }
 
+// TestFormatterPlaceholderKeepsItsKeys: the placeholder's keys are @value
+// and @error with --proto-names too, and a message that also holds fields
+// its type does not define says so, as any message would.
+func TestFormatterPlaceholderKeepsItsKeys(t *testing.T) {
+	t.Parallel()
+	msg := dynamicOf(t, &testpb.HiddenResponse{Detail: secretAny(t, protosetTypes(t))})
+	msg.SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 1))
+	out, err := newFormatter(t, format.Options{Output: format.JSONL, ProtoNames: true}).Append(nil, msg)
+	if !strings.Contains(string(out), `"@value":`) || !strings.Contains(string(out), `"@error":`) {
+		t.Errorf("--proto-names: %s", out)
+	}
+	if err == nil || !strings.Contains(err.Error(), "nobody describes") || !strings.Contains(err.Error(), "numbers 99") {
+		t.Errorf("error %v; want the unknown Any and field 99 named", err)
+	}
+}
+
 // TestFormatterJSONFailureStaysJSON: a message JSON cannot show for another
 // reason (a Timestamp out of range) is printed as one JSON object holding
 // the error and the message's text form.

@@ -5,9 +5,9 @@ import (
 	"sync"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/runtime/protoimpl"
 	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
 )
@@ -27,12 +27,16 @@ import (
 // unresolvedAnyError is what "@error" says.
 const unresolvedAnyError = "type not known to the descriptor source; pass its .proto with --proto"
 
-// placeholderType is the type of the placeholder message.
+// placeholderType is the type of the placeholder message. Its fields are
+// named @value and @error both as .proto names and as JSON names, so that
+// --proto-names prints the same keys. Such names are not identifiers,
+// which protodesc would refuse: the type is built the way generated code's
+// are (protoimpl's builder), which takes a descriptor as given.
 var placeholderType = sync.OnceValue(func() protoreflect.MessageType {
-	field := func(name, jsonName string, num int32, typ descriptorpb.FieldDescriptorProto_Type) *descriptorpb.FieldDescriptorProto {
+	field := func(name string, num int32, typ descriptorpb.FieldDescriptorProto_Type) *descriptorpb.FieldDescriptorProto {
 		return &descriptorpb.FieldDescriptorProto{
 			Name:     proto.String(name),
-			JsonName: proto.String(jsonName),
+			JsonName: proto.String(name),
 			Number:   proto.Int32(num),
 			Label:    descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum(),
 			Type:     typ.Enum(),
@@ -45,15 +49,16 @@ var placeholderType = sync.OnceValue(func() protoreflect.MessageType {
 		MessageType: []*descriptorpb.DescriptorProto{{
 			Name: proto.String("UnresolvedAny"),
 			Field: []*descriptorpb.FieldDescriptorProto{
-				field("value", "@value", 1, descriptorpb.FieldDescriptorProto_TYPE_BYTES),
-				field("error", "@error", 2, descriptorpb.FieldDescriptorProto_TYPE_STRING),
+				field("@value", 1, descriptorpb.FieldDescriptorProto_TYPE_BYTES),
+				field("@error", 2, descriptorpb.FieldDescriptorProto_TYPE_STRING),
 			},
 		}},
 	}
-	fd, err := protodesc.NewFile(fdp, new(protoregistry.Files))
+	raw, err := proto.Marshal(fdp)
 	if err != nil {
 		panic("format: placeholder descriptor: " + err.Error()) // a constant descriptor: cannot happen
 	}
+	fd := protoimpl.DescBuilder{RawDescriptor: raw, FileRegistry: new(protoregistry.Files)}.Build().File
 	return dynamicpb.NewMessageType(fd.Messages().Get(0))
 })
 
