@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -230,18 +231,20 @@ func (b *bomSkipper) Read(p []byte) (int, error) {
 
 // lineTracker remembers where the newlines are in the part of the input
 // that the JSON decoder has read but the parser has not finished with, so
-// that errors can name a line and column without keeping the input.
-// Columns count characters, as protojson's do: it also remembers where the
-// bytes that continue a UTF-8 character are.
+// that errors can name a line and column. Columns count characters, as
+// protojson's do, so it keeps that part of the input itself (the value
+// being parsed and what the decoder read past it, which both hold too):
+// what is forgotten is reduced to a count of the bytes that continued a
+// UTF-8 character on the line forgetting stopped in.
 type lineTracker struct {
 	r        io.Reader
 	read     int64   // bytes read so far
-	newlines []int64 // offsets of newlines at or after forgotten
-	before   int     // newlines before forgotten
-	lastNL   int64   // offset of the last forgotten newline, or -1
-	conts    []int64 // offsets of UTF-8 continuation bytes at or after forgotten
-	// lineConts counts the forgotten continuation bytes after lastNL: on
-	// the line forgetting stopped in.
+	newlines []int64 // offsets of newlines at or after base
+	before   int     // newlines before base
+	lastNL   int64   // offset of the last newline before base, or -1
+	base     int64   // the offset of pending[0]: where forgetting stopped
+	pending  []byte  // the input from base on
+	// lineConts counts the continuation bytes before base on base's line.
 	lineConts int
 }
 
@@ -255,14 +258,13 @@ func (t *lineTracker) Read(b []byte) (int, error) {
 		t.newlines = append(t.newlines, t.read+int64(i+j))
 		i += j + 1
 	}
-	for i, c := range b[:n] {
-		if c&0xC0 == 0x80 {
-			t.conts = append(t.conts, t.read+int64(i))
-		}
-	}
+	t.pending = append(t.pending, b[:n]...)
 	t.read += int64(n)
 	return n, err
 }
+
+// continuations counts the bytes of b that continue a UTF-8 character.
+func continuations(b []byte) int { return len(b) - utf8.RuneCount(b) }
 
 // position returns the 1-based line and column (in characters) of an
 // input offset, which must not be before the last offset passed to forget.
@@ -272,28 +274,20 @@ func (t *lineTracker) position(off int64) (line, col int) {
 	if t.before > 0 {
 		lineStart = t.lastNL + 1
 	}
-	onForgottenLine := true
+	onBaseLine := true
 	for _, nl := range t.newlines {
 		if nl >= off {
 			break
 		}
 		line++
 		lineStart = nl + 1
-		onForgottenLine = false
+		onBaseLine = false
 	}
-	col = int(off-lineStart) + 1
-	if onForgottenLine {
-		col -= t.lineConts
+	end := min(off-t.base, int64(len(t.pending)))
+	if onBaseLine {
+		return line, int(off-lineStart) + 1 - t.lineConts - continuations(t.pending[:max(end, 0)])
 	}
-	for _, c := range t.conts {
-		if c >= off {
-			break
-		}
-		if c >= lineStart {
-			col--
-		}
-	}
-	return line, col
+	return line, int(off-lineStart) + 1 - continuations(t.pending[lineStart-t.base:max(end, lineStart-t.base)])
 }
 
 // forget drops what is known about the input before off.
@@ -303,17 +297,18 @@ func (t *lineTracker) forget(off int64) {
 		t.lastNL = t.newlines[i]
 		i++
 	}
+	from := t.base
 	if i > 0 {
-		t.lineConts = 0 // a new line: the continuations counted were on earlier ones
+		t.lineConts = 0 // a new line: what was counted was on earlier ones
+		from = t.lastNL + 1
 	}
 	t.before += i
 	t.newlines = append(t.newlines[:0], t.newlines[i:]...)
-	j := 0
-	for j < len(t.conts) && t.conts[j] < off {
-		if t.before == 0 || t.conts[j] > t.lastNL {
-			t.lineConts++
-		}
-		j++
-	}
-	t.conts = append(t.conts[:0], t.conts[j:]...)
+	cut := min(off-t.base, int64(len(t.pending)))
+	t.lineConts += continuations(t.pending[from-t.base : cut])
+	// Resliced, not moved: the read-ahead after off may be long, and
+	// moving it for every value of a stream would copy it over and over;
+	// the next append that needs room copies only what is left.
+	t.pending = t.pending[cut:]
+	t.base += cut
 }

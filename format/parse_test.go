@@ -229,6 +229,13 @@ func TestJSONParserErrors(t *testing.T) {
 			contains: []string{"int32"},
 		},
 		{
+			// What was forgotten of a long line still counts, in characters.
+			name:    "after a thousand non-ASCII values on one line",
+			message: "EchoRequest", input: strings.Repeat(`{"message": "é"} `, 1000) + `{"number": "x"}`,
+			index: 1001, line: 1, column: 17012,
+			contains: []string{"int32"},
+		},
+		{
 			name:    "an Any of an unknown type",
 			message: "AllTypes", input: `{"any": {"@type": "type.googleapis.com/nope.Missing"}}`,
 			index: 1, line: 1, column: 19,
