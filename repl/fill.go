@@ -32,7 +32,7 @@ func (s *Session) fill(ctx context.Context, msg proto.Message) error {
 
 // errFillEnded is the end of the input (Ctrl-D) at a field prompt where it
 // does not end a list.
-var errFillEnded = errors.New("the input ended in the middle of the request's fields (Ctrl-D): nothing was sent")
+var errFillEnded = errors.New("the input ended in the middle of the request's fields (Ctrl-D): that request was not sent")
 
 // fieldEnded turns the end of the input at a prompt into errFillEnded.
 func fieldEnded(err error) error {
