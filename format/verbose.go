@@ -146,6 +146,15 @@ func (p *VerbosePrinter) OnReceiveTrailers(st *status.Status, md metadata.MD) {
 	fmt.Fprintf(p.w, "\n* %d sent, %d received, elapsed %s\n", p.sent, p.received, p.since(p.start))
 }
 
+// CountSent counts a request sent, for a printer that is not the
+// connection's stats handler (the REPL's, whose connection outlives its
+// calls); a stats handler counts them itself.
+func (p *VerbosePrinter) CountSent() {
+	p.mu.Lock()
+	p.sent++
+	p.mu.Unlock()
+}
+
 func (p *VerbosePrinter) since(t time.Time) time.Duration {
 	return time.Since(t).Round(time.Microsecond)
 }

@@ -70,8 +70,22 @@ func (s *Session) cmdCall(ctx context.Context, args string) error {
 		s.lines.startStream() // its lines end with an empty one
 	}
 
+	var handler invoke.Handler = printer
+	if s.verbose {
+		vp := format.NewVerbosePrinter(s.err, printer, format.VerboseOptions{Level: 1})
+		vp.OnResolveMethod(invoke.MethodPath(m), string(invoke.KindOf(m)))
+		handler = vp
+		supply := next
+		next = func(msg proto.Message) error {
+			err := supply(msg)
+			if err == nil {
+				vp.CountSent()
+			}
+			return err
+		}
+	}
 	callOpts := append(slices.Clip(s.cfg.CallOptions), invoke.WithExtensions(types))
-	err = invoke.Invoke(ctx, s.conn.Conn, m, s.headers.Copy(), next, printer, callOpts...)
+	err = invoke.Invoke(ctx, s.conn.Conn, m, s.headers.Copy(), next, handler, callOpts...)
 	if perr := printer.Err(); perr != nil && err == nil {
 		err = perr
 	}

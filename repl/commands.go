@@ -36,7 +36,7 @@ func init() {
 		"template": {"template MESSAGE|METHOD", "print a JSON skeleton of a message (of a method's request) with every field, one element in each list and map", (*Session).cmdTemplate},
 		"call":     {"call [--fill] METHOD [JSON]", "call a method; METHOD JSON alone works too. Without JSON, unary and server-streaming methods ask for each field; client and bidi streams take one JSON message per entry until an empty entry or Ctrl-D (a JSON on the call line is the first message; --fill asks field by field for each). Ctrl-C cancels the call", (*Session).cmdCall},
 		"header":   {"header [NAME VALUE | -d NAME]", "set a header sent on later calls, delete one with -d, or list them", (*Session).cmdHeader},
-		"set":      {"set SETTING VALUE", "change a setting: deadline DURATION|off, output json|jsonl|text, emit-defaults on|off, proto-names on|off, protocol grpc|grpc-web|connect (reconnects)", (*Session).cmdSet},
+		"set":      {"set SETTING VALUE", "change a setting: deadline DURATION|off, output json|jsonl|text, emit-defaults on|off, proto-names on|off, protocol grpc|grpc-web|connect (reconnects), verbose on|off (each call's metadata, headers, trailers and status on stderr, as call -v)", (*Session).cmdSet},
 		"show":     {"show settings", "show the settings, the headers and the connection", (*Session).cmdShow},
 		"connect":  {"connect TARGET", "connect to another server (host:port or unix:///path) with the same connection flags", (*Session).cmdConnect},
 		"history":  {"history", "list the commands entered in this session", (*Session).cmdHistory},
@@ -235,15 +235,18 @@ func (s *Session) cmdSet(ctx context.Context, args string) error {
 			return err
 		}
 		s.format.Output = format.Output(value)
-	case "emit-defaults", "proto-names":
+	case "emit-defaults", "proto-names", "verbose":
 		on, err := onOff(value)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		if name == "emit-defaults" {
+		switch name {
+		case "emit-defaults":
 			s.format.EmitDefaults = on
-		} else {
+		case "proto-names":
 			s.format.ProtoNames = on
+		default:
+			s.verbose = on
 		}
 	default:
 		return fmt.Errorf("unknown setting %q: the settings are %s", name, strings.Join(settingNames, ", "))
@@ -251,7 +254,7 @@ func (s *Session) cmdSet(ctx context.Context, args string) error {
 	return nil
 }
 
-var settingNames = []string{"deadline", "output", "emit-defaults", "proto-names", "protocol"}
+var settingNames = []string{"deadline", "output", "emit-defaults", "proto-names", "protocol", "verbose"}
 
 // settingValues are what completion offers after set NAME.
 var settingValues = map[string][]string{
@@ -260,6 +263,7 @@ var settingValues = map[string][]string{
 	"emit-defaults": {"on", "off"},
 	"proto-names":   {"on", "off"},
 	"protocol":      {"grpc", "grpc-web", "connect"},
+	"verbose":       {"on", "off"},
 }
 
 // setProtocol changes the protocol of later calls, reconnecting to the
@@ -311,8 +315,8 @@ func (s *Session) cmdShow(_ context.Context, args string) error {
 	if s.deadline > 0 {
 		deadline = s.deadline.String()
 	}
-	fmt.Fprintf(s.out, "target: %s\nprotocol: %s\nservice: %s\ndeadline: %s\noutput: %s\nemit-defaults: %s\nproto-names: %s\nheaders:\n",
-		target, s.protocol, service, deadline, s.format.Output, onOffText(s.format.EmitDefaults), onOffText(s.format.ProtoNames))
+	fmt.Fprintf(s.out, "target: %s\nprotocol: %s\nservice: %s\ndeadline: %s\noutput: %s\nemit-defaults: %s\nproto-names: %s\nverbose: %s\nheaders:\n",
+		target, s.protocol, service, deadline, s.format.Output, onOffText(s.format.EmitDefaults), onOffText(s.format.ProtoNames), onOffText(s.verbose))
 	return format.WriteMetadata(s.out, "  ", s.headers, false)
 }
 

@@ -79,6 +79,7 @@ type Session struct {
 	format   format.Options
 	deadline time.Duration
 	protocol string
+	verbose  bool // narrate calls on stderr, as call -v does
 
 	reader    LineReader
 	lines     *lineSource
