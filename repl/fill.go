@@ -170,13 +170,16 @@ func (s *Session) fillMap(ctx context.Context, m protoreflect.Message, fd protor
 // askValue asks for one value of fd's type; ok is false for an empty
 // answer. Messages other than well-known types are filled field by field.
 func (s *Session) askValue(ctx context.Context, parent protoreflect.Message, fd protoreflect.FieldDescriptor, name string, newValue func() protoreflect.Value) (protoreflect.Value, bool, error) {
+	required := fd.Cardinality() == protoreflect.Required // proto2: the request is refused without it
 	if md := fd.Message(); md != nil && !isWellKnown(md) {
-		answer, err := s.askField(ctx, fmt.Sprintf("%s (%s): fill it? [y/N]> ", name, md.FullName()), []string{"y", "n"})
-		if err != nil || !isYes(answer) {
-			return protoreflect.Value{}, false, err
+		if !required {
+			answer, err := s.askField(ctx, fmt.Sprintf("%s (%s): fill it? [y/N]> ", name, md.FullName()), []string{"y", "n"})
+			if err != nil || !isYes(answer) {
+				return protoreflect.Value{}, false, err
+			}
 		}
 		v := newValue()
-		err = s.fillMessage(ctx, v.Message(), name+".")
+		err := s.fillMessage(ctx, v.Message(), name+".")
 		return v, err == nil, err
 	}
 	var choices []string
@@ -185,8 +188,18 @@ func (s *Session) askValue(ctx context.Context, parent protoreflect.Message, fd 
 			choices = append(choices, string(ed.Values().Get(i).Name()))
 		}
 	}
+	kind := typeName(fd)
+	if required {
+		kind += ", required"
+	}
 	for {
-		answer, err := s.askField(ctx, fmt.Sprintf("%s (%s)> ", name, typeName(fd)), choices)
+		answer, err := s.askField(ctx, fmt.Sprintf("%s (%s)> ", name, kind), choices)
+		if err == nil && answer == "" && required {
+			if err := s.askAgain(fmt.Errorf("%s is a required field: give it a value", name)); err != nil {
+				return protoreflect.Value{}, false, err
+			}
+			continue
+		}
 		if err != nil || answer == "" {
 			return protoreflect.Value{}, false, err
 		}

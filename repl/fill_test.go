@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -115,5 +116,37 @@ func TestFillCtrlD(t *testing.T) {
 	s.lines = newLineSource(&answers{lines: []string{"a", "1"}})
 	if err := s.fill(context.Background(), dynamicpb.NewMessage(md)); !errors.Is(err, errFillEnded) {
 		t.Errorf("a script ending in a list: %v, want the request abandoned", err)
+	}
+}
+
+// TestFillRequiredFields: a proto2 required field is asked again when left
+// empty (in a script the empty answer fails the request), and a required
+// message is filled without asking whether to: a request without them is
+// refused.
+func TestFillRequiredFields(t *testing.T) {
+	fds, err := descsource.CompileSources(context.Background(), map[string]string{"req.proto": `syntax = "proto2";
+package req.v1;
+message Inner { optional int32 n = 1; }
+message Base { required string req = 1; optional Base child = 2; required Inner inner = 3; }`}, []string{"req.proto"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := fds[0].Messages().ByName("Base")
+	s := testSession(t)
+	s.cfg.Interactive = true
+	s.err = io.Discard
+	// req (empty, asked again), req, child: fill it?, inner.n
+	s.lines = newLineSource(&answers{lines: []string{"", "r", "n", ""}})
+	msg := dynamicpb.NewMessage(md)
+	if err := s.fill(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := proto.CheckInitialized(msg); err != nil {
+		t.Errorf("filled %v: %v", prototext.Format(msg), err)
+	}
+	s.cfg.Interactive = false
+	s.lines = newLineSource(&answers{lines: []string{""}})
+	if err := s.fill(context.Background(), dynamicpb.NewMessage(md)); err == nil || !strings.Contains(err.Error(), "req is a required field") {
+		t.Errorf("a script leaving a required field empty: %v", err)
 	}
 }
