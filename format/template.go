@@ -24,7 +24,9 @@ func writeTemplate(b *strings.Builder, md protoreflect.MessageDescriptor, indent
 		return
 	}
 	if seen[md.FullName()] >= 1 {
-		b.WriteString("{}")
+		// A recursive type stops here, but with its proto2 required
+		// fields: without them the template would not be a valid request.
+		writeRequired(b, md, indent, 0)
 		return
 	}
 	seen[md.FullName()]++
@@ -47,6 +49,41 @@ func writeTemplate(b *strings.Builder, md protoreflect.MessageDescriptor, indent
 		written++
 		fmt.Fprintf(b, "\n%s  %q: ", indent, fd.JSONName())
 		writeFieldTemplate(b, fd, indent+"  ", seen)
+	}
+	if written > 0 {
+		b.WriteString("\n" + indent)
+	}
+	b.WriteString("}")
+}
+
+// maxRequiredDepth bounds writeRequired: a required field of a recursive
+// type can never be satisfied, and would never end.
+const maxRequiredDepth = 8
+
+// writeRequired writes md with only its required fields.
+func writeRequired(b *strings.Builder, md protoreflect.MessageDescriptor, indent string, depth int) {
+	fields := md.Fields()
+	written := 0
+	b.WriteString("{")
+	for i := 0; i < fields.Len() && depth < maxRequiredDepth; i++ {
+		fd := fields.Get(i)
+		if fd.Cardinality() != protoreflect.Required {
+			continue
+		}
+		if written > 0 {
+			b.WriteString(",")
+		}
+		written++
+		fmt.Fprintf(b, "\n%s  %q: ", indent, fd.JSONName())
+		if fd.Message() != nil {
+			if wk, ok := wellKnownTemplate(fd.Message()); ok {
+				b.WriteString(wk)
+			} else {
+				writeRequired(b, fd.Message(), indent+"  ", depth+1)
+			}
+		} else {
+			b.WriteString(scalarTemplate(fd))
+		}
 	}
 	if written > 0 {
 		b.WriteString("\n" + indent)

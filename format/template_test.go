@@ -27,3 +27,20 @@ func TestTemplateParsesBack(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateOfARecursiveTypeKeepsRequiredFields: where a recursive type
+// stops, its proto2 required fields are still there, so that the
+// template remains a valid request.
+func TestTemplateOfARecursiveTypeKeepsRequiredFields(t *testing.T) {
+	t.Parallel()
+	fds := compileFiles(t, map[string]string{"req.proto": `syntax = "proto2";
+package req.v1;
+message Inner { required int32 n = 1; optional string s = 2; }
+message Base { required string req = 1; map<string, Base> children = 2; optional Base child = 3; required Inner inner = 4; }`}, "req.proto")
+	md := fds[0].Messages().ByName("Base")
+	text := format.Template(md)
+	msg := dynamicpb.NewMessage(md)
+	if err := protojson.Unmarshal([]byte(text), msg); err != nil {
+		t.Fatalf("template does not parse as a complete %s: %v\n%s", md.FullName(), err, text)
+	}
+}
