@@ -255,3 +255,24 @@ func TestREPLStreamEndsWhileTyping(t *testing.T) {
 	term.typeText("exit\r")
 	term.waitExit("exit")
 }
+
+// TestREPLCtrlCAfterCompletionList: Ctrl-C with completions listed (Tab
+// twice) abandons the line at once, as it does without the list: the next
+// line typed is a new one, not the old one's continuation.
+func TestREPLCtrlCAfterCompletionList(t *testing.T) {
+	term := startREPL(t, t.TempDir(), "--plaintext", "-o", "jsonl", serveTestserver(t))
+	term.expect(`> `)
+	term.typeText("use grpcx.test.v1.TestService\r")
+	term.expect(`TestService> `)
+	term.typeText("s\t\t") // "set", "show" and more: a list
+	term.expect(`show`)
+	term.typeText("\x03")
+	time.Sleep(200 * time.Millisecond)
+	term.typeText("ls\r")
+	term.expect(`grpcx.test.v1.TestService.Unary`)
+	if strings.Contains(term.screen(), "unknown command") || strings.Contains(term.text(), `unknown command "sls"`) {
+		t.Errorf("the line after Ctrl-C went on with the old one:\n%s", term.text())
+	}
+	term.typeText("exit\r")
+	term.waitExit("exit")
+}

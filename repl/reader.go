@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/chzyer/readline"
@@ -54,10 +55,23 @@ type terminalReader struct {
 }
 
 func newTerminalReader(cfg *readline.Config) (*terminalReader, error) {
+	// With completions listed, readline takes Ctrl-C only to close the
+	// list, and the next line typed went on with the old one (into a
+	// field being abandoned, say). Close the list first, so that Ctrl-C
+	// does what it says at once. The filter runs on the editor's own
+	// goroutine, which owns that state; it may run before NewEx returns.
+	var instance atomic.Pointer[readline.Instance]
+	cfg.FuncFilterInputRune = func(r rune) (rune, bool) {
+		if rl := instance.Load(); r == readline.CharInterrupt && rl != nil && rl.Operation.IsInCompleteMode() {
+			rl.Operation.ExitCompleteMode(true)
+		}
+		return r, true
+	}
 	rl, err := readline.NewEx(cfg)
 	if err != nil {
 		return nil, err
 	}
+	instance.Store(rl)
 	return &terminalReader{rl: rl}, nil
 }
 
