@@ -323,7 +323,7 @@ func (e *FallbackError) Error() string {
 		msg := fmt.Sprintf("holds an Any of a type nobody describes (%s), printed as {\"@type\", \"@value\" (base64), \"@error\"}; give the missing type's .proto with --proto",
 			strings.Join(e.Unresolved, ", "))
 		if e.Unknown != nil {
-			msg += "; it also " + e.Unknown.Error()
+			msg += "; it also " + e.Unknown.Error() + "; later responses are not checked"
 		}
 		return msg
 	}

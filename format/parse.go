@@ -303,7 +303,7 @@ func (t *lineTracker) forget(off int64) {
 		from = t.lastNL + 1
 	}
 	t.before += i
-	t.newlines = append(t.newlines[:0], t.newlines[i:]...)
+	t.newlines = t.newlines[i:] // resliced, like pending below
 	cut := min(off-t.base, int64(len(t.pending)))
 	t.lineConts += continuations(t.pending[from-t.base : cut])
 	// Resliced, not moved: the read-ahead after off may be long, and

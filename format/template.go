@@ -3,6 +3,7 @@ package format
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -26,7 +27,7 @@ func writeTemplate(b *strings.Builder, md protoreflect.MessageDescriptor, indent
 	if seen[md.FullName()] >= 1 {
 		// A recursive type stops here, but with its proto2 required
 		// fields: without them the template would not be a valid request.
-		writeRequired(b, md, indent, 0)
+		writeRequired(b, md, indent, nil)
 		return
 	}
 	seen[md.FullName()]++
@@ -56,16 +57,19 @@ func writeTemplate(b *strings.Builder, md protoreflect.MessageDescriptor, indent
 	b.WriteString("}")
 }
 
-// maxRequiredDepth bounds writeRequired: a required field of a recursive
-// type can never be satisfied, and would never end.
-const maxRequiredDepth = 8
-
-// writeRequired writes md with only its required fields.
-func writeRequired(b *strings.Builder, md protoreflect.MessageDescriptor, indent string, depth int) {
+// writeRequired writes md with only its required fields. A required
+// field whose type is on path (the types it is written inside) can never
+// be satisfied, and is written as {} rather than forever.
+func writeRequired(b *strings.Builder, md protoreflect.MessageDescriptor, indent string, path []protoreflect.FullName) {
+	if slices.Contains(path, md.FullName()) {
+		b.WriteString("{}")
+		return
+	}
+	path = append(path, md.FullName())
 	fields := md.Fields()
 	written := 0
 	b.WriteString("{")
-	for i := 0; i < fields.Len() && depth < maxRequiredDepth; i++ {
+	for i := 0; i < fields.Len(); i++ {
 		fd := fields.Get(i)
 		if fd.Cardinality() != protoreflect.Required {
 			continue
@@ -79,7 +83,7 @@ func writeRequired(b *strings.Builder, md protoreflect.MessageDescriptor, indent
 			if wk, ok := wellKnownTemplate(fd.Message()); ok {
 				b.WriteString(wk)
 			} else {
-				writeRequired(b, fd.Message(), indent+"  ", depth+1)
+				writeRequired(b, fd.Message(), indent+"  ", path)
 			}
 		} else {
 			b.WriteString(scalarTemplate(fd))

@@ -36,7 +36,10 @@ func TestTemplateOfARecursiveTypeKeepsRequiredFields(t *testing.T) {
 	fds := compileFiles(t, map[string]string{"req.proto": `syntax = "proto2";
 package req.v1;
 message Inner { required int32 n = 1; optional string s = 2; }
-message Base { required string req = 1; map<string, Base> children = 2; optional Base child = 3; required Inner inner = 4; }`}, "req.proto")
+message L1 { required L2 l = 1; } message L2 { required L3 l = 1; } message L3 { required L4 l = 1; }
+message L4 { required L5 l = 1; } message L5 { required L6 l = 1; } message L6 { required L7 l = 1; }
+message L7 { required L8 l = 1; } message L8 { required L9 l = 1; } message L9 { required int32 n = 1; }
+message Base { required string req = 1; map<string, Base> children = 2; optional Base child = 3; required Inner inner = 4; required L1 deep = 5; }`}, "req.proto")
 	md := fds[0].Messages().ByName("Base")
 	text := format.Template(md)
 	msg := dynamicpb.NewMessage(md)

@@ -49,7 +49,28 @@ func (s *Session) entriesEnded(err error) bool {
 	return errors.Is(err, io.EOF) && s.cfg.Interactive
 }
 
+// requiresItself reports whether md's required message fields lead back
+// to a type on path (md itself first): such a message has no end.
+func requiresItself(md protoreflect.MessageDescriptor, path []protoreflect.FullName) bool {
+	for _, name := range path {
+		if name == md.FullName() {
+			return true
+		}
+	}
+	path = append(path, md.FullName())
+	fields := md.Fields()
+	for i := range fields.Len() {
+		if fd := fields.Get(i); fd.Cardinality() == protoreflect.Required && fd.Message() != nil && requiresItself(fd.Message(), path) {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Session) fillMessage(ctx context.Context, m protoreflect.Message, prefix string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	fields := m.Descriptor().Fields()
 	seenOneofs := map[protoreflect.FullName]bool{}
 	for i := 0; i < fields.Len(); i++ {
@@ -172,6 +193,9 @@ func (s *Session) fillMap(ctx context.Context, m protoreflect.Message, fd protor
 func (s *Session) askValue(ctx context.Context, parent protoreflect.Message, fd protoreflect.FieldDescriptor, name string, newValue func() protoreflect.Value) (protoreflect.Value, bool, error) {
 	required := fd.Cardinality() == protoreflect.Required // proto2: the request is refused without it
 	if md := fd.Message(); md != nil && !isWellKnown(md) {
+		if required && requiresItself(md, nil) {
+			return protoreflect.Value{}, false, fmt.Errorf("%s is a required field of type %s, which requires a message of its own type in turn: no request of it can be complete", name, md.FullName())
+		}
 		if !required {
 			answer, err := s.askField(ctx, fmt.Sprintf("%s (%s): fill it? [y/N]> ", name, md.FullName()), []string{"y", "n"})
 			if err != nil || !isYes(answer) {

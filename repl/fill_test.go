@@ -150,3 +150,28 @@ message Base { required string req = 1; optional Base child = 2; required Inner 
 		t.Errorf("a script leaving a required field empty: %v", err)
 	}
 }
+
+// TestFillRequiredRecursion: a required field whose type requires itself
+// in turn (directly or through others) can never be complete: filling it
+// fails at once, rather than filling forever.
+func TestFillRequiredRecursion(t *testing.T) {
+	fds, err := descsource.CompileSources(context.Background(), map[string]string{"rec.proto": `syntax = "proto2";
+package rec.v1;
+message R { required R r = 1; }
+message A { optional string s = 1; required B b = 2; }
+message B { required A a = 1; }
+message Top { optional A a = 1; }`}, []string{"rec.proto"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testSession(t)
+	s.cfg.Interactive = true
+	s.err = io.Discard
+	for _, name := range []protoreflect.Name{"R", "A"} {
+		s.lines = newLineSource(&answers{lines: []string{"x", "y"}})
+		err := s.fill(context.Background(), dynamicpb.NewMessage(fds[0].Messages().ByName(name)))
+		if err == nil || !strings.Contains(err.Error(), "no request of it can be complete") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
