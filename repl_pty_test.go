@@ -276,3 +276,23 @@ func TestREPLCtrlCAfterCompletionList(t *testing.T) {
 	term.typeText("exit\r")
 	term.waitExit("exit")
 }
+
+// TestREPLDeadlineExcludesTyping: a call asked field by field is filled
+// before it starts, so its deadline does not run while the user types.
+func TestREPLDeadlineExcludesTyping(t *testing.T) {
+	term := startREPL(t, t.TempDir(), "--plaintext", "-o", "jsonl", serveTestserver(t))
+	term.expect(`> `)
+	term.typeText("use grpcx.test.v1.TestService\r")
+	term.expect(`TestService> `)
+	term.typeText("set deadline 500ms\r")
+	term.expect(`TestService> `)
+	term.typeText("call Unary\r")
+	term.expect(`message \(string\)> `)
+	time.Sleep(800 * time.Millisecond) // longer than the deadline
+	term.typeText("slow typist\r")
+	term.expect(`number \(int32\)> `)
+	term.typeText("\r")
+	term.expect(`\{"message":"slow typist"\}`)
+	term.typeText("exit\r")
+	term.waitExit("exit")
+}

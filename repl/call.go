@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/grpcx/grpcx/descsource"
 	"github.com/grpcx/grpcx/format"
@@ -55,6 +56,22 @@ func (s *Session) cmdCall(ctx context.Context, args string) error {
 	}
 	printer := format.NewCallPrinter(s.out, s.err, f, 0)
 
+	// A one-request call asked field by field is filled before it starts:
+	// the time the user takes to answer is no part of the call, whose
+	// deadline would otherwise run while they type.
+	var filled proto.Message
+	if !m.IsStreamingClient() && strings.TrimSpace(data) == "" {
+		msg := dynamicpb.NewMessage(m.Input())
+		if err := s.fill(ctx, msg); err != nil {
+			if errors.Is(err, errCancelled) {
+				fmt.Fprintln(s.err, "call cancelled")
+				return reported{err}
+			}
+			return err
+		}
+		filled = msg
+	}
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if s.deadline > 0 {
@@ -65,7 +82,7 @@ func (s *Session) cmdCall(ctx context.Context, args string) error {
 	// call) arrives as a signal: it cancels the call, not the session.
 	stop := cancelOnInterrupt(ctx, cancel)
 	defer stop()
-	next := s.requests(ctx, m, strings.TrimSpace(data), fill, types)
+	next := s.requests(ctx, m, strings.TrimSpace(data), fill, types, filled)
 	if m.IsStreamingClient() && !fill && !s.cfg.Interactive {
 		s.lines.startStream() // its lines end with an empty one
 	}
@@ -129,7 +146,7 @@ func cancelOnInterrupt(ctx context.Context, cancel func()) (stop func()) {
 // asks field by field when no JSON was given, and a streaming one reads a
 // JSON message (or a filled one) per entry until an empty entry or the end
 // of the input.
-func (s *Session) requests(ctx context.Context, m protoreflect.MethodDescriptor, data string, fill bool, types format.Resolver) invoke.RequestSupplier {
+func (s *Session) requests(ctx context.Context, m protoreflect.MethodDescriptor, data string, fill bool, types format.Resolver, filled proto.Message) invoke.RequestSupplier {
 	streaming := m.IsStreamingClient()
 	first := data
 	sent := 0
@@ -141,6 +158,10 @@ func (s *Session) requests(ctx context.Context, m protoreflect.MethodDescriptor,
 		if !streaming {
 			if sent > 0 {
 				return io.EOF
+			}
+			if filled != nil {
+				proto.Merge(msg, filled)
+				return nil
 			}
 			return s.fill(ctx, msg)
 		}
