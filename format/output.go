@@ -107,6 +107,9 @@ func (f *Formatter) Append(dst []byte, m proto.Message) ([]byte, error) {
 		if err == nil && len(out) == len(dst) {
 			out = append(out, emptyTextMessage...)
 		}
+		if err == nil && textVaries().multiline {
+			out = out[:len(dst)+len(dropExtraSpace(out[len(dst):], ':'))]
+		}
 		return out, err
 	}
 	var err error
@@ -172,6 +175,9 @@ func (f *Formatter) appendFallback(dst []byte, m proto.Message, err error) ([]by
 	b, terr := text.Marshal(m)
 	if terr != nil {
 		return dst, err
+	}
+	if textVaries().singleLine {
+		b = dropExtraSpace(b, ' ')
 	}
 	out := failedJSON(err, b)
 	if f.output == JSON {
@@ -272,6 +278,20 @@ var jsonVaries = sync.OnceValue(func() (v struct{ compact, indented bool }) {
 	indented, _ := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(probe)
 	v.compact = bytes.Contains(compact, []byte(", "))
 	v.indented = bytes.Contains(indented, []byte(":  "))
+	return v
+})
+
+// textVaries is jsonVaries for prototext: a second space after each name
+// in multi-line output, or between fields on a single line.
+var textVaries = sync.OnceValue(func() (v struct{ multiline, singleLine bool }) {
+	probe := &descriptorpb.FeatureSet{
+		FieldPresence: descriptorpb.FeatureSet_EXPLICIT.Enum(),
+		EnumType:      descriptorpb.FeatureSet_OPEN.Enum(),
+	}
+	multi, _ := prototext.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(probe)
+	single, _ := prototext.MarshalOptions{}.Marshal(probe)
+	v.multiline = bytes.Contains(multi, []byte(":  "))
+	v.singleLine = bytes.Contains(single, []byte("  "))
 	return v
 })
 
