@@ -176,13 +176,15 @@ func (routes *methodRoutes) queryConflict(rr *restRequest) string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	for _, k := range keys {
+	fields := make([][]protoreflect.FieldDescriptor, len(keys))
+	for i, k := range keys {
 		if b.body == "*" {
 			return fmt.Sprintf("query parameter %q: %s takes the whole request from the body, so no field can be set in the query; put it in the body", k, route)
 		}
 		// The transcoder finds a query parameter's fields by JSON name
 		// first, a path template's by proto name.
 		field := resolvePath(m.Input(), k, true)
+		fields[i] = field
 		for _, v := range vars {
 			if overlaps(field, resolvePath(m.Input(), v, false)) {
 				return fmt.Sprintf("query parameter %q would override {%s}, which %s takes from the path; drop it from the query", k, v, route)
@@ -190,6 +192,16 @@ func (routes *methodRoutes) queryConflict(rr *restRequest) string {
 		}
 		if b.body != "" && overlaps(field, resolvePath(m.Input(), b.body, false)) {
 			return fmt.Sprintf("query parameter %q would override %s, which %s takes from the body; drop it from the query", k, b.body, route)
+		}
+	}
+	// Two parameters for one field (its JSON and proto names), or for two
+	// members of one oneof, where the transcoder lets the last one win
+	// without a word.
+	for i := range keys {
+		for j := i + 1; j < len(keys); j++ {
+			if overlaps(fields[i], fields[j]) {
+				return fmt.Sprintf("query parameters %q and %q set the same field, or two members of one oneof, of which a request holds one; give one of them", keys[i], keys[j])
+			}
 		}
 	}
 	return ""

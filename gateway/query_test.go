@@ -119,7 +119,11 @@ func TestQueryConflicts(t *testing.T) {
 		{"GET", "/v7/b/x", "text=evil", true},       // which takes /v7/b/x
 		{"GET", "/v1/q/special", "text=legit", false},
 		{"POST", "/v1/verb/hi:do", "text=evil", true},
-		{"POST", "/v1/verb/hi", "text=fine", false}, // no verb: another route, if any
+		{"POST", "/v1/verb/hi", "text=fine", false},        // no verb: another route, if any
+		{"GET", "/v1/q/special", "left=l&right=r", true},   // two members of one oneof
+		{"GET", "/v1/q/special", "message=a&text=b", true}, // one field by its proto and JSON names
+		{"GET", "/v1/q/special", "left=l&other=o", false},  // two fields
+		{"GET", "/v1/q/special", "left=l&left=m", false},   // one parameter twice: the transcoder's to judge
 	} {
 		q, _ := url.ParseQuery(tt.query)
 		got := mr.queryConflict(&restRequest{method: tt.method, path: tt.path, query: q})
