@@ -29,6 +29,10 @@ type clientErrors struct {
 	status  int  // held back: 500, until the body says what it is
 	decided bool // the header is written
 	body    []byte
+	// sniff is set for an error answer of the transcoder's own, whose
+	// status the request log would otherwise lack: its first write names
+	// the code.
+	sniff bool
 }
 
 func (c *clientErrors) WriteHeader(code int) {
@@ -37,6 +41,7 @@ func (c *clientErrors) WriteHeader(code int) {
 	}
 	if code != http.StatusInternalServerError {
 		c.decided = true
+		c.sniff = code >= 400 && c.note != nil && c.note.grpcStatus == ""
 		c.ResponseWriter.WriteHeader(code)
 		return
 	}
@@ -48,6 +53,12 @@ func (c *clientErrors) Write(b []byte) (int, error) {
 		c.WriteHeader(http.StatusOK)
 	}
 	if c.decided {
+		if c.sniff {
+			c.sniff = false
+			if code, ok := errorCode(b); ok {
+				c.note.grpcStatus = code.String()
+			}
+		}
 		return c.ResponseWriter.Write(b)
 	}
 	c.body = append(c.body, b...)
@@ -134,6 +145,29 @@ var unknownCode = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile(`^\s*\{\s*"code"\s*:\s*(2|"unknown")\s*[,}]`)
 })
 
+// errorCode reads the code of an error body, REST's or Connect's.
+func errorCode(body []byte) (codes.Code, bool) {
+	m := anyCode().FindSubmatch(body)
+	if m == nil {
+		return 0, false
+	}
+	if n, err := strconv.Atoi(string(m[1])); err == nil {
+		return codes.Code(n), true
+	}
+	name := strings.Trim(string(m[1]), `"`)
+	for c := codes.OK; c <= codes.Unauthenticated; c++ {
+		if connectCodeName(c) == name {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
+// anyCode matches the code of an error body, as its first member.
+var anyCode = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^\s*\{\s*"code"\s*:\s*([0-9]+|"[a-z_]+")\s*[,}]`)
+})
+
 // connectCodeName is a code's name in the Connect protocol.
 func connectCodeName(code codes.Code) string {
 	switch code {
@@ -141,6 +175,20 @@ func connectCodeName(code codes.Code) string {
 		return "invalid_argument"
 	case codes.ResourceExhausted:
 		return "resource_exhausted"
+	case codes.DeadlineExceeded:
+		return "deadline_exceeded"
+	case codes.NotFound:
+		return "not_found"
+	case codes.AlreadyExists:
+		return "already_exists"
+	case codes.PermissionDenied:
+		return "permission_denied"
+	case codes.FailedPrecondition:
+		return "failed_precondition"
+	case codes.OutOfRange:
+		return "out_of_range"
+	case codes.DataLoss:
+		return "data_loss"
 	}
 	return strings.ToLower(code.String())
 }

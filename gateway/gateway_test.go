@@ -534,6 +534,7 @@ func TestLog(t *testing.T) {
 	testpb.NewTestServiceClient(cc).Unary(t.Context(), &testpb.EchoRequest{})
 	testpb.NewTestServiceClient(dialGRPC(t, url)).Unary(t.Context(), &testpb.EchoRequest{})
 	do(t, "GET", url+"/nowhere", "")
+	do(t, "GET", url+"/v1/echo/x?number=abc", "") // the transcoder's own 400
 	// A newline in the path stays escaped in the log, and in the answer.
 	if r := do(t, "GET", url+"/x%0A12:00:00.000%20rest%20GET%20/forged", ""); !json.Valid([]byte(r.body)) {
 		t.Errorf("404 body is not JSON: %q", r.body)
@@ -547,9 +548,10 @@ func TestLog(t *testing.T) {
 		`connect POST /grpcx.test.v1.TestService/Unary OK \(HTTP 200\) `,
 		`grpc-web POST /grpcx.test.v1.TestService/Unary OK \(HTTP 200\) `,
 		`grpc POST /grpcx.test.v1.TestService/Unary OK \(HTTP 200\) `,
-		`rest GET /nowhere \(HTTP 404\) `,
-		`rest GET /x%0A12:00:00.000%20rest%20GET%20/forged \(HTTP 404\) `,
-		`rest GET /%01 \(HTTP 404\) `,
+		`rest GET /nowhere NotFound \(HTTP 404\) `,
+		`rest GET /v1/echo/x -> grpcx.test.v1.TestService/Unary InvalidArgument \(HTTP 400\) `,
+		`rest GET /x%0A12:00:00.000%20rest%20GET%20/forged NotFound \(HTTP 404\) `,
+		`rest GET /%01 NotFound \(HTTP 404\) `,
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
