@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -37,6 +38,12 @@ type clientErrors struct {
 
 func (c *clientErrors) WriteHeader(code int) {
 	if c.decided || c.status != 0 {
+		return
+	}
+	if code >= 400 && strings.HasPrefix(c.Header().Get("Content-Type"), "text/plain") {
+		// net/http's own plain-text errors (405 for a method a route does
+		// not take, say) are held, to answer as Status JSON like the rest.
+		c.status = code
 		return
 	}
 	if code != http.StatusInternalServerError {
@@ -90,7 +97,19 @@ func (c *clientErrors) flush() {
 	}
 	c.decided = true
 	status, body := c.status, c.body
-	if code, ok := c.clientCode(); ok {
+	if h := c.Header(); strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
+		code := codeOfHTTP(status)
+		body, _ = json.Marshal(struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+			Details []any  `json:"details"`
+		}{int(code), strings.TrimSpace(string(body)), []any{}})
+		h.Set("Content-Type", "application/json")
+		h.Del("X-Content-Type-Options")
+		if c.note != nil && c.note.grpcStatus == "" {
+			c.note.grpcStatus = code.String()
+		}
+	} else if code, ok := c.clientCode(); ok {
 		if fixed, ok := recode(body, code); ok {
 			status, body = httpStatusOf(code), fixed
 			if c.note != nil {
@@ -191,6 +210,35 @@ func connectCodeName(code codes.Code) string {
 		return "data_loss"
 	}
 	return strings.ToLower(code.String())
+}
+
+// codeOfHTTP is the gRPC code of an HTTP error status, as gRPC reads
+// one from a server that is not gRPC.
+func codeOfHTTP(status int) codes.Code {
+	switch status {
+	case http.StatusBadRequest:
+		return codes.InvalidArgument
+	case http.StatusUnauthorized:
+		return codes.Unauthenticated
+	case http.StatusForbidden:
+		return codes.PermissionDenied
+	case http.StatusNotFound:
+		return codes.NotFound
+	case http.StatusMethodNotAllowed, http.StatusNotImplemented, http.StatusUnsupportedMediaType:
+		return codes.Unimplemented
+	case http.StatusConflict:
+		return codes.Aborted
+	case http.StatusTooManyRequests, http.StatusRequestEntityTooLarge:
+		return codes.ResourceExhausted
+	case http.StatusServiceUnavailable, http.StatusBadGateway:
+		return codes.Unavailable
+	case http.StatusGatewayTimeout:
+		return codes.DeadlineExceeded
+	}
+	if status >= 500 {
+		return codes.Internal
+	}
+	return codes.Unknown
 }
 
 // httpStatusOf is the HTTP status of the codes a client error has.

@@ -746,6 +746,8 @@ func TestClientMistakesAreClientErrors(t *testing.T) {
 		{"malformed Connect JSON", "POST", "/grpcx.test.v1.TestService/Unary", `{"message":`, []string{"Connect-Protocol-Version", "1"}, 400, "invalid_argument"},
 		{"the backend's own UNKNOWN", "GET", "/v1/fail/2", "", nil, 500, float64(2)},
 		{"the backend's INTERNAL", "GET", "/v1/fail/13", "", nil, 500, float64(13)},
+		// net/http's plain-text 405 is Status JSON too.
+		{"a method the route does not take", "DELETE", "/v1/echo/hi", "", nil, 405, float64(12)},
 	} {
 		resp := do(t, tc.method, url+tc.path, tc.body, tc.header...)
 		if resp.status != tc.status || jsonField(t, resp.body, "code") != tc.code {
