@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"regexp"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"connectrpc.com/connect"
 	"google.golang.org/grpc/codes"
 )
 
@@ -146,23 +148,17 @@ func (c *clientErrors) clientCode() (codes.Code, bool) {
 // Connect's ({"code": "unknown", ...}), to code, in place, so the rest stays
 // as written; ok is false for any other body, which is left as it is.
 func recode(body []byte, code codes.Code) ([]byte, bool) {
-	m := unknownCode().FindSubmatchIndex(body)
-	if m == nil {
+	m := anyCode().FindSubmatchIndex(body)
+	if c, ok := errorCode(body); !ok || c != codes.Unknown {
 		return nil, false
 	}
 	value := strconv.Itoa(int(code))
 	if body[m[2]] == '"' {
-		value = strconv.Quote(connectCodeName(code))
+		value = strconv.Quote(connect.Code(code).String())
 	}
 	out := append(append(append([]byte(nil), body[:m[2]]...), value...), body[m[3]:]...)
 	return out, true
 }
-
-// unknownCode matches the code of an UNKNOWN error body, as its first
-// member. It is compiled on first use, by such an answer.
-var unknownCode = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^\s*\{\s*"code"\s*:\s*(2|"unknown")\s*[,}]`)
-})
 
 // errorCode reads the code of an error body, REST's or Connect's.
 func errorCode(body []byte) (codes.Code, bool) {
@@ -173,44 +169,17 @@ func errorCode(body []byte) (codes.Code, bool) {
 	if n, err := strconv.Atoi(string(m[1])); err == nil {
 		return codes.Code(n), true
 	}
-	name := strings.Trim(string(m[1]), `"`)
-	for c := codes.OK; c <= codes.Unauthenticated; c++ {
-		if connectCodeName(c) == name {
-			return c, true
-		}
+	var c connect.Code
+	if err := c.UnmarshalText(bytes.Trim(m[1], `"`)); err != nil {
+		return 0, false
 	}
-	return 0, false
+	return codes.Code(c), true
 }
 
 // anyCode matches the code of an error body, as its first member.
 var anyCode = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile(`^\s*\{\s*"code"\s*:\s*([0-9]+|"[a-z_]+")\s*[,}]`)
 })
-
-// connectCodeName is a code's name in the Connect protocol.
-func connectCodeName(code codes.Code) string {
-	switch code {
-	case codes.InvalidArgument:
-		return "invalid_argument"
-	case codes.ResourceExhausted:
-		return "resource_exhausted"
-	case codes.DeadlineExceeded:
-		return "deadline_exceeded"
-	case codes.NotFound:
-		return "not_found"
-	case codes.AlreadyExists:
-		return "already_exists"
-	case codes.PermissionDenied:
-		return "permission_denied"
-	case codes.FailedPrecondition:
-		return "failed_precondition"
-	case codes.OutOfRange:
-		return "out_of_range"
-	case codes.DataLoss:
-		return "data_loss"
-	}
-	return strings.ToLower(code.String())
-}
 
 // codeOfHTTP is the gRPC code of an HTTP error status, as gRPC reads
 // one from a server that is not gRPC.
