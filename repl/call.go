@@ -174,9 +174,9 @@ func (s *Session) requests(ctx context.Context, m protoreflect.MethodDescriptor,
 			}
 			return s.fill(ctx, msg)
 		}
-		s.setEntryMethod(string(m.Parent().FullName()) + "/" + string(m.Name()))
+		s.setReading(lineKind{entryOf: string(m.Parent().FullName()) + "/" + string(m.Name())})
 		line, err := s.ask(ctx, fmt.Sprintf("%s (%s, empty line to end)> ", m.Name(), m.Input().Name()))
-		s.setEntryMethod("")
+		s.setReading(lineKind{})
 		if err != nil {
 			return endOfInput(err)
 		}

@@ -22,10 +22,11 @@ type completer struct{ s *Session }
 // after the word being typed, and that word's length.
 func (c *completer) Do(line []rune, pos int) ([][]rune, int) {
 	text := string(line[:pos])
-	if choices := c.s.getChoices(); choices != nil {
-		return suffixes(strings.TrimSpace(text), choices)
+	reading := c.s.readingNow()
+	if reading.choices != nil {
+		return suffixes(strings.TrimSpace(text), reading.choices)
 	}
-	if method := c.s.getEntryMethod(); method != "" {
+	if method := reading.entryOf; method != "" {
 		// A stream's entry: a JSON request of the method, nothing else.
 		if m := jsonFieldContext().FindStringSubmatch(method + " " + text); m != nil {
 			return c.jsonFields(m[1], m[2])

@@ -89,12 +89,12 @@ func TestCompleter(t *testing.T) {
 
 func TestCompleterFieldPrompt(t *testing.T) {
 	s := testSession(t)
-	s.setChoices([]string{"COLOR_RED", "COLOR_GREEN", "COLOR_BLUE"})
+	s.setReading(lineKind{choices: []string{"COLOR_RED", "COLOR_GREEN", "COLOR_BLUE"}})
 	if diff := cmp.Diff([]string{"COLOR_GREEN"}, complete(s, "COLOR_G")); diff != "" {
 		t.Errorf("enum completion in a field prompt (-want +got):\n%s", diff)
 	}
 	// A field with nothing to choose from completes nothing: not commands.
-	s.setChoices([]string{})
+	s.setReading(lineKind{choices: []string{}})
 	if got := complete(s, "he"); len(got) != 0 {
 		t.Errorf("a string field's prompt completes %q", got)
 	}
@@ -104,7 +104,7 @@ func TestCompleterFieldPrompt(t *testing.T) {
 // method: keys complete, commands do not.
 func TestCompleterStreamEntry(t *testing.T) {
 	s := testSession(t)
-	s.setEntryMethod("grpcx.test.v1.TestService/Bidi")
+	s.setReading(lineKind{entryOf: "grpcx.test.v1.TestService/Bidi"})
 	if diff := cmp.Diff([]string{`"message":`}, complete(s, `{"me`)); diff != "" {
 		t.Errorf("a stream entry's keys (-want +got):\n%s", diff)
 	}

@@ -253,8 +253,8 @@ func (s *Session) askField(ctx context.Context, prompt string, choices []string)
 	if choices == nil {
 		choices = []string{} // a value, not a command: nothing to complete
 	}
-	s.setChoices(choices)
-	defer s.setChoices(nil)
+	s.setReading(lineKind{choices: choices})
+	defer s.setReading(lineKind{})
 	answer, err := s.ask(ctx, prompt)
 	if errors.Is(err, ErrInterrupt) {
 		return "", errCancelled

@@ -81,45 +81,42 @@ type Session struct {
 	protocol string
 	verbose  bool // narrate calls on stderr, as call -v does
 
-	reader    LineReader
-	lines     *lineSource
-	terminal  *terminalReader // nil in scripting mode
-	out, err  io.Writer
-	history   []string
-	failed    bool
-	choicesMu sync.Mutex
-	choices   []string // what the field prompt being answered accepts, for completion
-	// entryMethod is the method whose JSON request the line being read is
-	// (a stream's entry), for completion; "" for a command.
-	entryMethod string
+	reader   LineReader
+	lines    *lineSource
+	terminal *terminalReader // nil in scripting mode
+	out, err io.Writer
+	history  []string
+	failed   bool
+	// reading is what the line being read is, for completion: a command
+	// (the zero value), a field's answer or a stream's entry. The filler
+	// and a stream's supplier run on a call's sending goroutine while the
+	// line editor completes on its own: readingMu guards it.
+	readingMu sync.Mutex
+	reading   lineKind
 }
 
-// setChoices and getChoices guard choices: the filler runs on a call's
-// sending goroutine while the line editor completes on its own.
-func (s *Session) setChoices(c []string) {
-	s.choicesMu.Lock()
-	s.choices = c
-	s.choicesMu.Unlock()
+// lineKind is what a line being read is, for completion.
+type lineKind struct {
+	// choices, when not nil, makes the line a field's answer, from these
+	// (none: a value, with nothing to complete).
+	choices []string
+	// entryOf, when not "", makes the line a JSON request of this method
+	// (pkg.Service/Method): a stream's next entry.
+	entryOf string
 }
 
-func (s *Session) getChoices() []string {
-	s.choicesMu.Lock()
-	defer s.choicesMu.Unlock()
-	return s.choices
+// setReading says what the lines read from now on are; readingNow what
+// the one being read is.
+func (s *Session) setReading(k lineKind) {
+	s.readingMu.Lock()
+	s.reading = k
+	s.readingMu.Unlock()
 }
 
-// setEntryMethod says, for completion, that the line being read is a JSON
-// request of method (a stream's next entry); "" for a command.
-func (s *Session) setEntryMethod(method string) {
-	s.choicesMu.Lock()
-	s.entryMethod = method
-	s.choicesMu.Unlock()
-}
-
-func (s *Session) getEntryMethod() string {
-	s.choicesMu.Lock()
-	defer s.choicesMu.Unlock()
-	return s.entryMethod
+func (s *Session) readingNow() lineKind {
+	s.readingMu.Lock()
+	defer s.readingMu.Unlock()
+	return s.reading
 }
 
 // Run reads and runs commands until the input ends or the user exits.
