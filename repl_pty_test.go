@@ -235,15 +235,23 @@ func TestREPLCtrlCWhileConnecting(t *testing.T) {
 	term.waitExit("exit")
 }
 
+// startREPLInTestService starts a REPL on a test server of its own, with
+// TestService in use, and waits for its prompt.
+func startREPLInTestService(t *testing.T) *terminal {
+	t.Helper()
+	term := startREPL(t, t.TempDir(), "--plaintext", "-o", "jsonl", serveTestserver(t))
+	term.expect(`> `)
+	term.typeText("use grpcx.test.v1.TestService\r")
+	term.expect(`TestService> `)
+	return term
+}
+
 // TestREPLStreamEndsWhileTyping: when the server ends a stream while the
 // next entry is being asked for, the prompt becomes the command prompt, as
 // the line is now a command's: a stale stream prompt would make Ctrl-D,
 // which ends a stream, end the session instead.
 func TestREPLStreamEndsWhileTyping(t *testing.T) {
-	term := startREPL(t, t.TempDir(), "--plaintext", "-o", "jsonl", serveTestserver(t))
-	term.expect(`> `)
-	term.typeText("use grpcx.test.v1.TestService\r")
-	term.expect(`TestService> `)
+	term := startREPLInTestService(t)
 	term.typeText(`ClientStream {"number": 1}` + "\r")
 	term.expect(`ClientStream \(EchoRequest, empty line to end\)> `)
 	term.typeText(`{"message": "abort"}` + "\r") // the server ends the call with ABORTED
@@ -260,10 +268,7 @@ func TestREPLStreamEndsWhileTyping(t *testing.T) {
 // twice) abandons the line at once, as it does without the list: the next
 // line typed is a new one, not the old one's continuation.
 func TestREPLCtrlCAfterCompletionList(t *testing.T) {
-	term := startREPL(t, t.TempDir(), "--plaintext", "-o", "jsonl", serveTestserver(t))
-	term.expect(`> `)
-	term.typeText("use grpcx.test.v1.TestService\r")
-	term.expect(`TestService> `)
+	term := startREPLInTestService(t)
 	term.typeText("s\t\t") // "set", "show" and more: a list
 	term.expect(`show`)
 	term.typeText("\x03")
@@ -280,10 +285,7 @@ func TestREPLCtrlCAfterCompletionList(t *testing.T) {
 // TestREPLDeadlineExcludesTyping: a call asked field by field is filled
 // before it starts, so its deadline does not run while the user types.
 func TestREPLDeadlineExcludesTyping(t *testing.T) {
-	term := startREPL(t, t.TempDir(), "--plaintext", "-o", "jsonl", serveTestserver(t))
-	term.expect(`> `)
-	term.typeText("use grpcx.test.v1.TestService\r")
-	term.expect(`TestService> `)
+	term := startREPLInTestService(t)
 	term.typeText("set deadline 500ms\r")
 	term.expect(`TestService> `)
 	term.typeText("call Unary\r")
