@@ -340,22 +340,12 @@ func addWellKnownDeps(files *protoregistry.Files, deps []string) error {
 // FileDescriptorProto without decoding the rest.
 func fileImports(b []byte) []string {
 	var deps []string
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return deps
-		}
-		b = b[n:]
-		m := protowire.ConsumeFieldValue(num, typ, b)
-		if m < 0 {
-			return deps
-		}
+	_ = rangeFields(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
 		if num == 3 && typ == protowire.BytesType {
-			v, _ := protowire.ConsumeBytes(b)
 			deps = append(deps, string(v))
 		}
-		b = b[m:]
-	}
+		return nil
+	})
 	return deps
 }
 

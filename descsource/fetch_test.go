@@ -1,0 +1,174 @@
+package descsource_test
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/grpcx/grpcx/descsource"
+	"github.com/grpcx/grpcx/internal/testutil"
+	"github.com/grpcx/grpcx/testserver"
+)
+
+// TestFetchFileBytesAsGeneratedClient: FetchFileBytes, which speaks
+// reflection in wire form, gets the files that the generated reflection
+// client gets, over v1 and over v1alpha.
+func TestFetchFileBytesAsGeneratedClient(t *testing.T) {
+	t.Parallel()
+	const symbol = "grpcx.test.v1.TestService"
+	for _, alpha := range []bool{false, true} {
+		cc := serverConn(t, testserver.Options{OnlyV1Alpha: alpha})
+		var want [][]byte
+		if alpha {
+			stream, err := reflectionv1alpha.NewServerReflectionClient(cc).ServerReflectionInfo(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := &reflectionv1alpha.ServerReflectionRequest{MessageRequest: &reflectionv1alpha.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: symbol}}
+			if err := stream.Send(req); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := stream.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = resp.GetFileDescriptorResponse().GetFileDescriptorProto()
+		} else {
+			stream, err := reflectionv1.NewServerReflectionClient(cc).ServerReflectionInfo(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := &reflectionv1.ServerReflectionRequest{MessageRequest: &reflectionv1.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: symbol}}
+			if err := stream.Send(req); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := stream.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = resp.GetFileDescriptorResponse().GetFileDescriptorProto()
+		}
+		want = slices.DeleteFunc(want, func(b []byte) bool {
+			set, err := descsource.DecodeFiles([][]byte{b})
+			return err == nil && descsource.IsWellKnownFile(set.GetFile()[0].GetName())
+		})
+		got, err := descsource.FetchFileBytes(t.Context(), cc, symbol)
+		if err != nil {
+			t.Fatalf("v1alpha only %v: %v", alpha, err)
+		}
+		if len(want) == 0 || !slices.EqualFunc(got, want, bytes.Equal) {
+			t.Errorf("v1alpha only %v: FetchFileBytes got %d files, the generated client %d (or they differ)", alpha, len(got), len(want))
+		}
+	}
+}
+
+// TestFetchFileBytesErrorResponse: the server's error_response is the
+// error, with its code and message.
+func TestFetchFileBytesErrorResponse(t *testing.T) {
+	t.Parallel()
+	_, err := descsource.FetchFileBytes(t.Context(), serverConn(t, testserver.Options{}), "no.such.Service")
+	if s, _ := status.FromError(err); s.Code() != codes.NotFound || s.Message() == "" {
+		t.Errorf("err = %v; want NotFound with the server's message", err)
+	}
+}
+
+// TestFetchFileBytesAnswers feeds FetchFileBytes answers that the test
+// server does not give: a malformed one, and ones holding both a file list
+// and an error, of which the last is the answer, as a generated client
+// decodes them.
+func TestFetchFileBytesAnswers(t *testing.T) {
+	t.Parallel()
+	files := func(names ...string) []byte {
+		var list []byte
+		for _, n := range names {
+			list = protowire.AppendTag(list, 1, protowire.BytesType)
+			list = protowire.AppendString(list, n)
+		}
+		b := protowire.AppendTag(nil, 4, protowire.BytesType)
+		return protowire.AppendBytes(b, list)
+	}
+	failure := func(code codes.Code, msg string) []byte {
+		var e []byte
+		e = protowire.AppendTag(e, 1, protowire.VarintType)
+		e = protowire.AppendVarint(e, uint64(code))
+		e = protowire.AppendTag(e, 2, protowire.BytesType)
+		e = protowire.AppendString(e, msg)
+		b := protowire.AppendTag(nil, 7, protowire.BytesType)
+		return protowire.AppendBytes(b, e)
+	}
+	validHost := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "host")
+	for _, tt := range []struct {
+		name   string
+		answer []byte
+		files  int
+		code   codes.Code
+	}{
+		{"files", slices.Concat(validHost, files("a", "b")), 2, codes.OK},
+		{"error then files", slices.Concat(failure(codes.NotFound, "x"), files("a")), 1, codes.OK},
+		{"files then error", slices.Concat(files("a"), failure(codes.NotFound, "x")), 0, codes.NotFound},
+		{"truncated", files("a")[:3], 0, codes.Internal},
+		{"bad tag", []byte{0xff}, 0, codes.Internal},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := grpc.NewServer()
+			s.RegisterService(&grpc.ServiceDesc{
+				ServiceName: "grpc.reflection.v1.ServerReflection",
+				HandlerType: (*any)(nil),
+				Streams: []grpc.StreamDesc{{StreamName: "ServerReflectionInfo", ServerStreams: true, ClientStreams: true,
+					Handler: func(_ any, stream grpc.ServerStream) error {
+						if err := stream.RecvMsg(new(emptypb.Empty)); err != nil {
+							return err
+						}
+						answer := new(emptypb.Empty)
+						answer.ProtoReflect().SetUnknown(tt.answer)
+						return stream.SendMsg(answer)
+					}}},
+			}, struct{}{})
+			cc := testutil.Dial(t, testutil.Serve(t, "127.0.0.1:0", s))
+			got, err := descsource.FetchFileBytes(t.Context(), cc, "a.B")
+			if len(got) != tt.files || status.Code(err) != tt.code {
+				t.Errorf("FetchFileBytes = %d files, %v; want %d files, code %v", len(got), err, tt.files, tt.code)
+			}
+		})
+	}
+}
+
+// TestFetchFileBytesRequest: the request FetchFileBytes sends is the
+// generated type's file_containing_symbol request, byte for byte.
+func TestFetchFileBytesRequest(t *testing.T) {
+	t.Parallel()
+	got := make(chan []byte, 1)
+	s := grpc.NewServer()
+	s.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "grpc.reflection.v1.ServerReflection",
+		HandlerType: (*any)(nil),
+		Streams: []grpc.StreamDesc{{StreamName: "ServerReflectionInfo", ServerStreams: true, ClientStreams: true,
+			Handler: func(_ any, stream grpc.ServerStream) error {
+				req := new(emptypb.Empty)
+				if err := stream.RecvMsg(req); err != nil {
+					return err
+				}
+				got <- req.ProtoReflect().GetUnknown()
+				return status.Error(codes.Unavailable, "enough")
+			}}},
+	}, struct{}{})
+	cc := testutil.Dial(t, testutil.Serve(t, "127.0.0.1:0", s))
+	_, _ = descsource.FetchFileBytes(t.Context(), cc, "pkg.Service")
+	want, err := proto.Marshal(&reflectionv1.ServerReflectionRequest{MessageRequest: &reflectionv1.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: "pkg.Service"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Errorf("request %x; want %x", b, want)
+	}
+}
