@@ -161,7 +161,15 @@ func runGateway(ctx context.Context, opts *GatewayOptions) error {
 	}
 	fmt.Fprintf(opts.IO.Out, "listening on %s\n", lis.Addr())
 	fmt.Fprintf(opts.IO.Out, "serving %s://%s as REST, gRPC-web, Connect and gRPC: %s\n", scheme, lis.Addr(), strings.Join(g.Services(), ", "))
+	warnRESTUnserved(opts.IO.ErrOut, g)
 	return serveGateway(ctx, opts, g, g.Server(tlsCfg), lis, hangup)
+}
+
+// warnRESTUnserved names the methods whose REST routes cannot work.
+func warnRESTUnserved(warn io.Writer, g *gateway.Gateway) {
+	for _, w := range g.RESTUnserved() {
+		fmt.Fprintf(warn, "grpcx: gateway: warning: %s\n", w)
+	}
 }
 
 // serveGateway serves until ctx ends (Ctrl-C), reloading the schema when
@@ -184,6 +192,7 @@ func serveGateway(ctx context.Context, opts *GatewayOptions, g *gateway.Gateway,
 				fmt.Fprintf(opts.IO.ErrOut, "grpcx: reload: %v (still serving the previous schema)\n", err)
 			} else {
 				fmt.Fprintf(opts.IO.ErrOut, "grpcx: reloaded: %s\n", strings.Join(g.Services(), ", "))
+				warnRESTUnserved(opts.IO.ErrOut, g)
 			}
 		case <-ctx.Done():
 			shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -105,6 +105,9 @@ type routes struct {
 	connectJSON map[string]bool
 	// methods are the exposed methods' REST routes, by /pkg.Service/Method.
 	methods map[string]*methodRoutes
+	// restUnserved says, for each exposed method whose google.api.http
+	// rule REST cannot serve, why (see [Gateway.RESTUnserved]).
+	restUnserved []string
 }
 
 // New discovers the backend's schema and returns a gateway serving it.
@@ -152,6 +155,62 @@ func (g *Gateway) Services() []string {
 	return append([]string(nil), g.current.Load().names...)
 }
 
+// RESTUnserved returns a sentence for each exposed method that has a
+// google.api.http rule REST cannot serve, saying why: the transcoder
+// streams over REST only a google.api.HttpBody (the request of a client
+// stream, the response of a server stream), and no bidi stream. A REST
+// request on such a rule's route fails; gRPC-web, Connect and gRPC serve
+// the method. Start-up is the time to say so, rather than at the first
+// failed request.
+func (g *Gateway) RESTUnserved() []string {
+	return append([]string(nil), g.current.Load().restUnserved...)
+}
+
+// restUnserved finds the methods of [Gateway.RESTUnserved], in order.
+func restUnserved(services []protoreflect.ServiceDescriptor, exposed map[string]bool) []string {
+	var out []string
+	for _, sd := range services {
+		if !exposed[string(sd.FullName())] {
+			continue
+		}
+		for i := 0; i < sd.Methods().Len(); i++ {
+			m := sd.Methods().Get(i)
+			rule := httpRuleOf(m)
+			if rule == nil {
+				continue
+			}
+			var why string
+			switch {
+			case m.IsStreamingClient() && m.IsStreamingServer():
+				why = "it is a bidi stream, which REST does not carry"
+			case m.IsStreamingServer() && !isHTTPBody(m.Output(), rule.GetResponseBody()):
+				why = "it streams responses, which REST carries only as a google.api.HttpBody"
+			case m.IsStreamingClient() && !isHTTPBody(m.Input(), rule.GetBody()):
+				why = "it streams requests, which REST carries only as a google.api.HttpBody"
+			default:
+				continue
+			}
+			out = append(out, fmt.Sprintf("%s has a google.api.http rule that REST cannot serve: %s; gRPC-web, Connect and gRPC serve it", methodPath(m), why))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// isHTTPBody reports whether the part of msg that a rule's body or
+// response_body names (the whole message for "" or "*") is a
+// google.api.HttpBody.
+func isHTTPBody(msg protoreflect.MessageDescriptor, field string) bool {
+	if field != "" && field != "*" {
+		fd := msg.Fields().ByName(protoreflect.Name(field))
+		if fd == nil || fd.Message() == nil {
+			return false
+		}
+		msg = fd.Message()
+	}
+	return msg.FullName() == "google.api.HttpBody"
+}
+
 // build makes the transcoder for schema.
 func (g *Gateway) build(schema *Schema) (*routes, error) {
 	byName := map[string]protoreflect.ServiceDescriptor{}
@@ -193,6 +252,7 @@ func (g *Gateway) build(schema *Schema) (*routes, error) {
 		))
 	}
 	sort.Strings(r.names)
+	r.restUnserved = restUnserved(schema.Services, r.exposed)
 	rules, left := defaultRules(schema.Services, r.exposed)
 	r.methods = methodBindings(schema.Services, r.exposed, rules)
 	for _, m := range left {

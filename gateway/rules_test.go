@@ -6,6 +6,7 @@ import (
 	"context"
 	"github.com/grpcx/grpcx/invoke"
 	"google.golang.org/genproto/googleapis/api/annotations"
+	_ "google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -163,5 +164,74 @@ func TestStatusBeyondKnownCodes(t *testing.T) {
 	body, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != 500 || !strings.Contains(string(body), `"code":2`) {
 		t.Errorf("status %d, body %s (%v); want 500 with code 2", resp.StatusCode, body, err)
+	}
+}
+
+// TestRESTUnserved: the annotated methods that REST cannot carry (streams
+// of anything but google.api.HttpBody, bidi streams) are named, with why;
+// unary methods, an HttpBody server stream and methods without a rule are
+// not.
+func TestRESTUnserved(t *testing.T) {
+	s := func(v string) *string { return &v }
+	yes := true
+	rule := func(get string) *descriptorpb.MethodOptions {
+		opts := &descriptorpb.MethodOptions{}
+		proto.SetExtension(opts, annotations.E_Http, &annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: get}})
+		return opts
+	}
+	post := &descriptorpb.MethodOptions{}
+	proto.SetExtension(post, annotations.E_Http, &annotations.HttpRule{Pattern: &annotations.HttpRule_Post{Post: "/v1/upload"}, Body: "*"})
+	fdp := &descriptorpb.FileDescriptorProto{
+		Name: s("streams.proto"), Package: s("streams.v1"), Syntax: s("proto3"),
+		Dependency:  []string{"google/api/annotations.proto", "google/api/httpbody.proto"},
+		MessageType: []*descriptorpb.DescriptorProto{{Name: s("Item")}},
+		Service: []*descriptorpb.ServiceDescriptorProto{{
+			Name: s("Streams"),
+			Method: []*descriptorpb.MethodDescriptorProto{
+				{Name: s("Get"), InputType: s(".streams.v1.Item"), OutputType: s(".streams.v1.Item"), Options: rule("/v1/get")},
+				{Name: s("Watch"), InputType: s(".streams.v1.Item"), OutputType: s(".streams.v1.Item"), ServerStreaming: &yes, Options: rule("/v1/watch")},
+				{Name: s("Download"), InputType: s(".streams.v1.Item"), OutputType: s(".google.api.HttpBody"), ServerStreaming: &yes, Options: rule("/v1/download")},
+				{Name: s("Upload"), InputType: s(".streams.v1.Item"), OutputType: s(".streams.v1.Item"), ClientStreaming: &yes, Options: post},
+				{Name: s("Chat"), InputType: s(".streams.v1.Item"), OutputType: s(".streams.v1.Item"), ClientStreaming: &yes, ServerStreaming: &yes, Options: rule("/v1/chat")},
+				{Name: s("Tail"), InputType: s(".streams.v1.Item"), OutputType: s(".streams.v1.Item"), ServerStreaming: &yes},
+			},
+		}},
+	}
+	fd, err := protodesc.NewFile(fdp, protoregistry.GlobalFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The backend only notes what reaches it.
+	reached := map[string]bool{}
+	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached[r.URL.Path] = true
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("Grpc-Status", "12")
+		w.WriteHeader(http.StatusOK)
+	})
+	g := &Gateway{log: &requestLogger{}, proxy: backend}
+	r, err := g.build(&Schema{Services: []protoreflect.ServiceDescriptor{fd.Services().Get(0)}, Types: protoregistry.GlobalTypes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.current.Store(r)
+	got := g.RESTUnserved()
+	want := []string{"/streams.v1.Streams/Chat", "/streams.v1.Streams/Upload", "/streams.v1.Streams/Watch"}
+	if len(got) != len(want) {
+		t.Fatalf("RESTUnserved = %q; want entries for %v", got, want)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(got[i], w+" has a google.api.http rule that REST cannot serve: ") {
+			t.Errorf("RESTUnserved[%d] = %q; want it about %s", i, got[i], w)
+		}
+	}
+	// What the warning says is so: the transcoder refuses the stream over
+	// REST, and passes the HttpBody one on to the backend.
+	for path, method := range map[string]string{"/v1/watch": "Watch", "/v1/download": "Download"} {
+		rec := httptest.NewRecorder()
+		r.transcoder.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if served := reached["/streams.v1.Streams/"+method]; served != (method == "Download") || (!served && rec.Code != http.StatusUnsupportedMediaType) {
+			t.Errorf("GET %s: reached the backend %v, HTTP %d %s", path, served, rec.Code, rec.Body)
+		}
 	}
 }
