@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"regexp"
@@ -28,7 +29,10 @@ import (
 // clientErrors wraps w for a REST or Connect request noted in note.
 type clientErrors struct {
 	http.ResponseWriter
-	note    *requestNote
+	note *requestNote
+	// rest, for a REST request, receives the backend's trailers, which
+	// go out as headers (see restTrailers).
+	rest    *restTrailers
 	status  int  // held back: 500, until the body says what it is
 	decided bool // the header is written
 	body    []byte
@@ -51,6 +55,7 @@ func (c *clientErrors) WriteHeader(code int) {
 	if code != http.StatusInternalServerError {
 		c.decided = true
 		c.sniff = code >= 400 && c.note != nil && c.note.grpcStatus == ""
+		c.rest.addTo(c.Header())
 		c.ResponseWriter.WriteHeader(code)
 		return
 	}
@@ -123,6 +128,7 @@ func (c *clientErrors) flush() {
 	if h.Get("Content-Length") != "" {
 		h.Del("Content-Length")
 	}
+	c.rest.addTo(h)
 	c.ResponseWriter.WriteHeader(status)
 	c.ResponseWriter.Write(body)
 }
@@ -216,4 +222,58 @@ func httpStatusOf(code codes.Code) int {
 		return http.StatusTooManyRequests
 	}
 	return http.StatusBadRequest
+}
+
+// restTrailers carries a REST call's trailers from the backend's answer to
+// the client's: REST has no trailers (the transcoder drops them), so they
+// go out as headers named Grpc-Trailer-KEY, as grpc-gateway sends them.
+// The status trailers are left out: the HTTP status and the body carry
+// the status. The backend's answer is complete before the transcoder
+// writes a REST answer's header, which it holds until the call's end.
+type restTrailers struct {
+	trailers http.Header
+}
+
+type restTrailersKey struct{}
+
+// withRESTTrailers gives r a place for its call's trailers.
+func withRESTTrailers(r *http.Request) (*http.Request, *restTrailers) {
+	t := &restTrailers{}
+	return r.WithContext(context.WithValue(r.Context(), restTrailersKey{}, t)), t
+}
+
+// keepTrailers records the trailers that the proxy left in h, the
+// backend-side header of a transcoded call, when r is a REST request.
+func keepTrailers(r *http.Request, h http.Header) {
+	t, _ := r.Context().Value(restTrailersKey{}).(*restTrailers)
+	if t == nil {
+		return
+	}
+	t.trailers = http.Header{}
+	for k, vs := range h {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			t.trailers[http.CanonicalHeaderKey(name)] = vs
+		}
+	}
+	// Trailers the backend announced are under their own names.
+	for _, list := range h.Values("Trailer") {
+		for _, name := range strings.Split(list, ",") {
+			if name = http.CanonicalHeaderKey(strings.TrimSpace(name)); name != "" && h[name] != nil {
+				t.trailers[name] = h[name]
+			}
+		}
+	}
+	for _, status := range []string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin"} {
+		delete(t.trailers, status)
+	}
+}
+
+// addTo sets the trailers in h, the client's header; t may be nil.
+func (t *restTrailers) addTo(h http.Header) {
+	if t == nil {
+		return
+	}
+	for k, vs := range t.trailers {
+		h["Grpc-Trailer-"+k] = vs
+	}
 }

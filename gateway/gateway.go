@@ -370,6 +370,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	cw := &clientErrors{ResponseWriter: rec, note: noteFrom(r.Context())}
+	if servedAsREST(r) {
+		r, cw.rest = withRESTTrailers(r)
+	}
 	routes.transcoder.ServeHTTP(cw, withRESTRequest(r))
 	cw.finish()
 }
@@ -450,6 +453,7 @@ func (g *Gateway) transcodedHandler(routes *routes) http.Handler {
 		}()
 		backend.ServeHTTP(&knownCodes{ResponseWriter: w}, r)
 		clampStatus(w.Header()) // the trailers, set once the body is done
+		keepTrailers(r, w.Header())
 	})
 }
 

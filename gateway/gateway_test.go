@@ -256,6 +256,31 @@ func TestHeaders(t *testing.T) {
 	}
 }
 
+// TestRESTTrailers: REST has no trailers, so a call's trailers reach a
+// REST client as Grpc-Trailer- headers (grpc-gateway's names), readable by
+// a page of an allowed origin, and without the status, which the HTTP
+// status and body carry. Connect keeps its own Trailer- headers.
+func TestRESTTrailers(t *testing.T) {
+	url, _ := startGateway(t, startBackend(t), gateway.Options{CORSOrigins: []string{"https://app.example"}})
+	body := `{"responseTrailers": {"x-t": "tv"}}`
+	resp := do(t, "POST", url+"/v1/metadata", body, "Origin", "https://app.example")
+	if resp.status != 200 || resp.header.Get("Grpc-Trailer-X-T") != "tv" {
+		t.Fatalf("REST: %d, header %v", resp.status, resp.header)
+	}
+	for k := range resp.header {
+		if strings.HasPrefix(k, "Grpc-Trailer-Grpc-") {
+			t.Errorf("REST: the status went out as a trailer header too: %s", k)
+		}
+	}
+	if exposed := resp.header.Get("Access-Control-Expose-Headers"); !strings.Contains(exposed, "Grpc-Trailer-X-T") {
+		t.Errorf("REST: Access-Control-Expose-Headers %q lacks the trailer", exposed)
+	}
+	connect := do(t, "POST", url+"/grpcx.test.v1.TestService/EchoMetadata", body, "Connect-Protocol-Version", "1")
+	if connect.status != 200 || connect.header.Get("Trailer-X-T") != "tv" || connect.header.Get("Grpc-Trailer-X-T") != "" {
+		t.Errorf("Connect: %d, header %v", connect.status, connect.header)
+	}
+}
+
 // TestUpgradeRequestIsAnsweredPlainly: a request asking to upgrade the
 // connection (curl --http2 on an http:// URL asks for h2c; a browser may
 // ask for a websocket) is answered as a plain request: the gateway's calls
