@@ -372,9 +372,27 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cw := &clientErrors{ResponseWriter: rec, note: noteFrom(r.Context())}
 	if servedAsREST(r) {
 		r, cw.rest = withRESTTrailers(r)
+		r = withEscapedPath(r)
 	}
 	routes.transcoder.ServeHTTP(cw, withRESTRequest(r))
 	cw.finish()
+}
+
+// withEscapedPath gives the transcoder a REST request's path as it was
+// sent, escapes and all. The transcoder splits the path at its slashes and
+// unescapes each segment, but reads URL.Path, which Go's server has
+// already unescaped: a %2F in a path variable (a/b as one segment) split
+// it in two, and a %25 was unescaped twice, so neither routed.
+func withEscapedPath(r *http.Request) *http.Request {
+	escaped := r.URL.EscapedPath()
+	if escaped == r.URL.Path {
+		return r
+	}
+	u := *r.URL
+	u.Path, u.RawPath = escaped, ""
+	r = r.WithContext(r.Context()) // a shallow copy
+	r.URL = &u
+	return r
 }
 
 // serveNative proxies a gRPC request whose service is exposed, or which

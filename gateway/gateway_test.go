@@ -154,6 +154,11 @@ func TestREST(t *testing.T) {
 	}{
 		{"path variable and query", "GET", "/v1/echo/hello?number=3", "", 200, "number", 3.0},
 		{"path variable", "GET", "/v1/echo/hello", "", 200, "message", "hello"},
+		// A single-segment variable is unescaped once, a slash included.
+		{"path variable with an escaped slash", "GET", "/v1/echo/a%2Fb", "", 200, "message", "a/b"},
+		{"path variable with an escaped percent sign", "GET", "/v1/echo/100%25", "", 200, "message", "100%"},
+		{"path variable of UTF-8", "GET", "/v1/echo/caf%C3%A9", "", 200, "message", "café"},
+		{"path with a slash too many", "GET", "/v1/echo/a/b", "", 404, "code", 5.0},
 		{"body *", "POST", "/v1/echo", `{"message": "posted", "number": 4}`, 200, "message", "posted"},
 		{"body field and path", "PUT", "/v1/types/7", `{"name": "n", "values": [1, 2]}`, 200, "nested.name", "n"},
 		{"body field and path, the path part", "PUT", "/v1/types/7", `{"name": "n"}`, 200, "fInt32", 7.0},
@@ -203,6 +208,7 @@ func TestRESTQueryCannotOverrideRoute(t *testing.T) {
 	url, _ := startGateway(t, startBackend(t), gateway.Options{})
 	for _, tt := range []struct{ method, path, body, want string }{
 		{"GET", "/v1/echo/hello?message=evil", "", `query parameter \"message\" would override {message}, which GET /v1/echo/{message} takes from the path`},
+		{"GET", "/v1/echo/a%2Fb?message=evil", "", `would override {message}`},
 		{"POST", "/v1/echo?message=evil", `{"message": "body"}`, `POST /v1/echo takes the whole request from the body`},
 		{"PUT", "/v1/types/7?f_int32=8", `{"name": "n"}`, `would override {f_int32}`},
 		{"PUT", "/v1/types/7?fInt32=8", `{"name": "n"}`, `query parameter \"fInt32\" would override {f_int32}`},
