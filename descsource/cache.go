@@ -37,12 +37,17 @@ type Cache struct {
 	TTL time.Duration
 }
 
-// DefaultCacheDir is grpcx's directory in the user's cache directory
-// ($XDG_CACHE_HOME, else ~/.cache, on Linux).
+// DefaultCacheDir is grpcx's directory in the user's cache directory:
+// $XDG_CACHE_HOME when it is set (an absolute path, as the XDG spec wants),
+// on every system, as the REPL's history follows $XDG_STATE_HOME; else the
+// system's own (~/.cache on Linux, ~/Library/Caches on macOS).
 func DefaultCacheDir() (string, error) {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return "", err
+	dir := os.Getenv("XDG_CACHE_HOME")
+	if !filepath.IsAbs(dir) {
+		var err error
+		if dir, err = os.UserCacheDir(); err != nil {
+			return "", err
+		}
 	}
 	return filepath.Join(dir, "grpcx", "descriptors"), nil
 }

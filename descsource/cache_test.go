@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -492,5 +493,20 @@ func TestFileClosure(t *testing.T) {
 		if _, ok := at[want]; !ok {
 			t.Errorf("the closure lacks %s", want)
 		}
+	}
+}
+
+// TestDefaultCacheDirFollowsXDG: $XDG_CACHE_HOME places the cache on every
+// system (os.UserCacheDir reads it on Linux only); a relative one, which
+// the XDG spec calls invalid, does not.
+func TestDefaultCacheDirFollowsXDG(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", dir)
+	if got, err := descsource.DefaultCacheDir(); err != nil || got != filepath.Join(dir, "grpcx", "descriptors") {
+		t.Errorf("DefaultCacheDir() = %q, %v; want it under %s", got, err, dir)
+	}
+	t.Setenv("XDG_CACHE_HOME", "relative")
+	if got, _ := descsource.DefaultCacheDir(); strings.HasPrefix(got, "relative") {
+		t.Errorf("DefaultCacheDir() = %q for a relative $XDG_CACHE_HOME", got)
 	}
 }
