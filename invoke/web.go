@@ -207,7 +207,7 @@ func (c *WebConn) Invoke(ctx context.Context, method string, args, reply any, op
 	ctx, info := connect.NewClientContext(st.ctx)
 	_, err := client.CallUnary(ctx, connect.NewRequest(&req))
 	header := toMetadata(info.ResponseHeader())
-	trailer := toMetadata(info.ResponseTrailer())
+	trailer := responseTrailer(info.ResponseHeader(), info.ResponseTrailer())
 	if err != nil && len(trailer) == 0 {
 		// Connect reports a failed unary call's trailers with the error.
 		trailer = errorTrailers(err, header)
@@ -358,14 +358,14 @@ func (s *webStream) RecvMsg(m any) error {
 			err = connect.NewError(connect.CodeInternal, errors.New("the server sent more than one response to a client-streaming call"))
 		}
 		if errors.Is(err, io.EOF) {
-			s.trailer = toMetadata(s.conn.ResponseTrailer())
+			s.trailer = responseTrailer(s.conn.ResponseHeader(), s.conn.ResponseTrailer())
 			s.conn.CloseResponse()
 			s.settings.finish(s.header, s.trailer)
 			s.stats.end(nil)
 			return nil
 		}
 	}
-	s.trailer = toMetadata(s.conn.ResponseTrailer())
+	s.trailer = responseTrailer(s.conn.ResponseHeader(), s.conn.ResponseTrailer())
 	s.conn.CloseResponse()
 	s.settings.finish(s.header, s.trailer)
 	if errors.Is(err, io.EOF) {
@@ -471,6 +471,18 @@ func toMetadata(h http.Header) metadata.MD {
 		}
 	}
 	return md
+}
+
+// responseTrailer is the trailer metadata of an answer whose headers are
+// header. A gRPC-web answer with the status in its headers is
+// trailers-only: its one block of metadata is the headers, as grpc-go
+// reports a gRPC one, though connect-go hands it out as the trailers too,
+// which showed every header twice.
+func responseTrailer(header, trailer http.Header) metadata.MD {
+	if header.Get("Grpc-Status") != "" {
+		return metadata.MD{}
+	}
+	return toMetadata(trailer)
 }
 
 // errorTrailers is the part of a failed call's error metadata that was not

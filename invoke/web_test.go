@@ -157,6 +157,12 @@ func TestWebMetadataAndErrors(t *testing.T) {
 			if len(rec.header.Get(testserver.PIDHeader)) != 1 {
 				t.Errorf("headers of a failed call: %v", rec.header)
 			}
+			// Failed before any response: in gRPC-web a trailers-only
+			// answer, whose metadata are headers, as in gRPC, not also
+			// trailers.
+			if got := rec.trailer.Get(testserver.PIDHeader); len(got) != 0 {
+				t.Errorf("the headers of a failed call came back as trailers too: %v", rec.trailer)
+			}
 		})
 		t.Run(string(p)+"/deadline", func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
