@@ -19,8 +19,10 @@ type ReplOptions struct {
 	EmitDefaults bool
 	ProtoNames   bool
 	StopOnError  bool
-	Compress     string
-	Deadline     float64
+	// AllowUnknownFields ignores JSON keys a request does not have.
+	AllowUnknownFields bool
+	Compress           string
+	Deadline           float64
 }
 
 // NewCmdRepl returns the repl verb. runF replaces runRepl in tests.
@@ -79,6 +81,7 @@ its call, up to an empty line. Any failing command makes the exit code 1.`,
 	fl.BoolVar(&opts.EmitDefaults, "emit-defaults", false, "print fields that hold their default value (set emit-defaults)")
 	fl.BoolVar(&opts.ProtoNames, "proto-names", false, "print .proto field names (set proto-names)")
 	fl.BoolVar(&opts.StopOnError, "stop-on-error", false, "in a script, stop at the first failing command")
+	fl.BoolVar(&opts.AllowUnknownFields, "allow-unknown-fields", false, "ignore JSON keys the request message does not have (set allow-unknown-fields)")
 	fl.StringVar(&opts.Compress, "compress", "", "compress requests with `ALGORITHM` (gzip)")
 	fl.Float64Var(&opts.Deadline, "deadline", 0, "`SECONDS` allowed for each call (set deadline)")
 	return cmd
@@ -91,8 +94,9 @@ func runRepl(ctx context.Context, opts *ReplOptions) error {
 		Format: format.Options{
 			Output: format.Output(opts.Output), EmitDefaults: opts.EmitDefaults, ProtoNames: opts.ProtoNames,
 		},
-		Deadline:    seconds(opts.Deadline),
-		StopOnError: opts.StopOnError,
+		Deadline:           seconds(opts.Deadline),
+		StopOnError:        opts.StopOnError,
+		AllowUnknownFields: opts.AllowUnknownFields,
 	}
 	cfg.CallOptions = opts.Conn.callOptions(opts.Compress)
 	if cfg.Interactive {

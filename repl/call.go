@@ -153,7 +153,7 @@ func (s *Session) requests(ctx context.Context, m protoreflect.MethodDescriptor,
 	return func(msg proto.Message) error {
 		defer func() { sent++ }()
 		if sent == 0 && first != "" {
-			return parseOne(first, msg, types)
+			return parseOne(first, msg, s.parseOptions(types))
 		}
 		if !streaming {
 			if sent > 0 {
@@ -184,7 +184,7 @@ func (s *Session) requests(ctx context.Context, m protoreflect.MethodDescriptor,
 			return io.EOF
 		}
 		s.remember(line)
-		return s.placeEntryError(parseOne(line, msg, types), sent+1)
+		return s.placeEntryError(parseOne(line, msg, s.parseOptions(types)), sent+1)
 	}
 }
 
@@ -226,9 +226,14 @@ func isYes(s string) bool {
 	return s == "y" || s == "yes"
 }
 
+// parseOptions are how the session reads a request's JSON.
+func (s *Session) parseOptions(types format.Resolver) format.ParseOptions {
+	return format.ParseOptions{Resolver: types, AllowUnknownFields: s.allowUnknown}
+}
+
 // parseOne parses exactly one JSON message.
-func parseOne(text string, msg proto.Message, types format.Resolver) error {
-	p := format.NewJSONParser(strings.NewReader(text), format.ParseOptions{Resolver: types})
+func parseOne(text string, msg proto.Message, opts format.ParseOptions) error {
+	p := format.NewJSONParser(strings.NewReader(text), opts)
 	if err := p.Next(msg); err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ func init() {
 		"template": {"template MESSAGE|METHOD", "print a JSON skeleton of a message (of a method's request) with every field, one element in each list and map", (*Session).cmdTemplate},
 		"call":     {"call [--fill] METHOD [JSON]", "call a method; METHOD JSON alone works too. Without JSON, unary and server-streaming methods ask for each field; client and bidi streams take one JSON message per entry until an empty entry or Ctrl-D (a JSON on the call line is the first message; --fill asks field by field for each). Ctrl-C cancels the call", (*Session).cmdCall},
 		"header":   {"header [NAME VALUE | -d NAME]", "set a header sent on later calls, delete one with -d, or list them", (*Session).cmdHeader},
-		"set":      {"set SETTING VALUE", "change a setting: deadline DURATION|off, output json|jsonl|text, emit-defaults on|off, proto-names on|off, protocol grpc|grpc-web|connect (reconnects), verbose on|off (each call's metadata, headers, trailers and status on stderr, as call -v)", (*Session).cmdSet},
+		"set":      {"set SETTING VALUE", "change a setting: deadline DURATION|off, output json|jsonl|text, emit-defaults on|off, proto-names on|off, protocol grpc|grpc-web|connect (reconnects), verbose on|off (each call's metadata, headers, trailers and status on stderr, as call -v), allow-unknown-fields on|off (ignore JSON keys a request does not have)", (*Session).cmdSet},
 		"show":     {"show settings", "show the settings, the headers and the connection", (*Session).cmdShow},
 		"connect":  {"connect TARGET", "connect to another server (host:port or unix:///path) with the same connection flags", (*Session).cmdConnect},
 		"history":  {"history", "list the commands entered in this session", (*Session).cmdHistory},
@@ -235,7 +235,7 @@ func (s *Session) cmdSet(ctx context.Context, args string) error {
 			return err
 		}
 		s.format.Output = format.Output(value)
-	case "emit-defaults", "proto-names", "verbose":
+	case "emit-defaults", "proto-names", "verbose", "allow-unknown-fields":
 		on, err := onOff(value)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -245,6 +245,8 @@ func (s *Session) cmdSet(ctx context.Context, args string) error {
 			s.format.EmitDefaults = on
 		case "proto-names":
 			s.format.ProtoNames = on
+		case "allow-unknown-fields":
+			s.allowUnknown = on
 		default:
 			s.verbose = on
 		}
@@ -254,16 +256,17 @@ func (s *Session) cmdSet(ctx context.Context, args string) error {
 	return nil
 }
 
-var settingNames = []string{"deadline", "output", "emit-defaults", "proto-names", "protocol", "verbose"}
+var settingNames = []string{"deadline", "output", "emit-defaults", "proto-names", "protocol", "verbose", "allow-unknown-fields"}
 
 // settingValues are what completion offers after set NAME.
 var settingValues = map[string][]string{
-	"deadline":      {"off", "1s", "5s", "30s"},
-	"output":        {"json", "jsonl", "text"},
-	"emit-defaults": {"on", "off"},
-	"proto-names":   {"on", "off"},
-	"protocol":      {"grpc", "grpc-web", "connect"},
-	"verbose":       {"on", "off"},
+	"deadline":             {"off", "1s", "5s", "30s"},
+	"output":               {"json", "jsonl", "text"},
+	"emit-defaults":        {"on", "off"},
+	"proto-names":          {"on", "off"},
+	"protocol":             {"grpc", "grpc-web", "connect"},
+	"verbose":              {"on", "off"},
+	"allow-unknown-fields": {"on", "off"},
 }
 
 // setProtocol changes the protocol of later calls, reconnecting to the
@@ -315,8 +318,8 @@ func (s *Session) cmdShow(_ context.Context, args string) error {
 	if s.deadline > 0 {
 		deadline = s.deadline.String()
 	}
-	fmt.Fprintf(s.out, "target: %s\nprotocol: %s\nservice: %s\ndeadline: %s\noutput: %s\nemit-defaults: %s\nproto-names: %s\nverbose: %s\nheaders:\n",
-		target, s.protocol, service, deadline, s.format.Output, onOffText(s.format.EmitDefaults), onOffText(s.format.ProtoNames), onOffText(s.verbose))
+	fmt.Fprintf(s.out, "target: %s\nprotocol: %s\nservice: %s\ndeadline: %s\noutput: %s\nemit-defaults: %s\nproto-names: %s\nverbose: %s\nallow-unknown-fields: %s\nheaders:\n",
+		target, s.protocol, service, deadline, s.format.Output, onOffText(s.format.EmitDefaults), onOffText(s.format.ProtoNames), onOffText(s.verbose), onOffText(s.allowUnknown))
 	return format.WriteMetadata(s.out, "  ", s.headers, false)
 }
 

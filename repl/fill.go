@@ -301,7 +301,7 @@ func (s *Session) unmarshalJSONValue(text string, msg proto.Message) error {
 		text = string(quoted)
 	}
 	src, _ := s.source()
-	opts := protojson.UnmarshalOptions{Resolver: descsource.TypesOf(src)}
+	opts := protojson.UnmarshalOptions{Resolver: descsource.TypesOf(src), DiscardUnknown: s.allowUnknown}
 	if err := opts.Unmarshal([]byte(text), msg); err != nil {
 		return fmt.Errorf("not a valid %s in JSON form: %v", msg.ProtoReflect().Descriptor().FullName(), err)
 	}

@@ -63,6 +63,9 @@ type Config struct {
 	HistoryFile string
 	// StopOnError ends a script at its first failing command.
 	StopOnError bool
+	// AllowUnknownFields is where the allow-unknown-fields setting starts:
+	// JSON keys a request does not have are ignored rather than refused.
+	AllowUnknownFields bool
 }
 
 // ErrFailed is returned by [Run] when a command failed in scripting mode,
@@ -80,6 +83,9 @@ type Session struct {
 	deadline time.Duration
 	protocol string
 	verbose  bool // narrate calls on stderr, as call -v does
+	// allowUnknown ignores JSON keys a request does not have, as call's
+	// --allow-unknown-fields does.
+	allowUnknown bool
 
 	reader   LineReader
 	lines    *lineSource
@@ -121,7 +127,7 @@ func (s *Session) readingNow() lineKind {
 
 // Run reads and runs commands until the input ends or the user exits.
 func Run(ctx context.Context, cfg Config) error {
-	s := &Session{cfg: cfg, conn: cfg.Conn, headers: cfg.Headers.Copy(), format: cfg.Format, deadline: cfg.Deadline, protocol: cfg.Protocol}
+	s := &Session{cfg: cfg, conn: cfg.Conn, headers: cfg.Headers.Copy(), format: cfg.Format, deadline: cfg.Deadline, protocol: cfg.Protocol, allowUnknown: cfg.AllowUnknownFields}
 	if s.protocol == "" {
 		s.protocol = "grpc"
 	}
