@@ -206,8 +206,8 @@ func (c *WebConn) Invoke(ctx context.Context, method string, args, reply any, op
 	client := c.newClient(method, s, resp)
 	ctx, info := connect.NewClientContext(st.ctx)
 	_, err := client.CallUnary(ctx, connect.NewRequest(&req))
-	header := toMetadata(info.ResponseHeader())
-	trailer := responseTrailer(info.ResponseHeader(), info.ResponseTrailer())
+	header := responseHeader(info.ResponseHeader())
+	trailer := toMetadata(info.ResponseTrailer())
 	if err != nil && len(trailer) == 0 {
 		// Connect reports a failed unary call's trailers with the error.
 		trailer = errorTrailers(err, header)
@@ -341,7 +341,7 @@ func (s *webStream) RecvMsg(m any) error {
 	err := s.conn.Receive(msg)
 	if !s.received {
 		s.received = true
-		s.header = toMetadata(s.conn.ResponseHeader())
+		s.header = responseHeader(s.conn.ResponseHeader())
 		if len(s.header) > 0 {
 			s.stats.inHeader(s.conn.ResponseHeader(), s.header)
 		}
@@ -358,14 +358,14 @@ func (s *webStream) RecvMsg(m any) error {
 			err = connect.NewError(connect.CodeInternal, errors.New("the server sent more than one response to a client-streaming call"))
 		}
 		if errors.Is(err, io.EOF) {
-			s.trailer = responseTrailer(s.conn.ResponseHeader(), s.conn.ResponseTrailer())
+			s.trailer = toMetadata(s.conn.ResponseTrailer())
 			s.conn.CloseResponse()
 			s.settings.finish(s.header, s.trailer)
 			s.stats.end(nil)
 			return nil
 		}
 	}
-	s.trailer = responseTrailer(s.conn.ResponseHeader(), s.conn.ResponseTrailer())
+	s.trailer = toMetadata(s.conn.ResponseTrailer())
 	s.conn.CloseResponse()
 	s.settings.finish(s.header, s.trailer)
 	if errors.Is(err, io.EOF) {
@@ -384,7 +384,7 @@ func (s *webStream) Header() (metadata.MD, error) {
 		return nil, s.failed
 	}
 	if !s.received {
-		return toMetadata(s.conn.ResponseHeader()), nil
+		return responseHeader(s.conn.ResponseHeader()), nil
 	}
 	if len(s.header) == 0 {
 		return nil, s.failed
@@ -473,16 +473,16 @@ func toMetadata(h http.Header) metadata.MD {
 	return md
 }
 
-// responseTrailer is the trailer metadata of an answer whose headers are
-// header. A gRPC-web answer with the status in its headers is
-// trailers-only: its one block of metadata is the headers, as grpc-go
-// reports a gRPC one, though connect-go hands it out as the trailers too,
-// which showed every header twice.
-func responseTrailer(header, trailer http.Header) metadata.MD {
-	if header.Get("Grpc-Status") != "" {
+// responseHeader is the header metadata of an answer whose HTTP headers
+// are h. A gRPC-web answer with the status in its headers is
+// trailers-only: it has no headers, as grpc-go reports a gRPC one, and its
+// one block of metadata is the trailers, which connect-go hands out as the
+// trailers too (as the headers, it showed every header twice).
+func responseHeader(h http.Header) metadata.MD {
+	if h.Get("Grpc-Status") != "" {
 		return metadata.MD{}
 	}
-	return toMetadata(trailer)
+	return toMetadata(h)
 }
 
 // errorTrailers is the part of a failed call's error metadata that was not
