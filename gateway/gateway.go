@@ -175,22 +175,36 @@ func restUnserved(services []protoreflect.ServiceDescriptor, exposed map[string]
 		}
 		for i := 0; i < sd.Methods().Len(); i++ {
 			m := sd.Methods().Get(i)
+			if !m.IsStreamingClient() && !m.IsStreamingServer() {
+				continue
+			}
 			rule := httpRuleOf(m)
 			if rule == nil {
 				continue
 			}
+			var routes []string
 			var why string
-			switch {
-			case m.IsStreamingClient() && m.IsStreamingServer():
-				why = "it is a bidi stream, which REST does not carry"
-			case m.IsStreamingServer() && !isHTTPBody(m.Output(), rule.GetResponseBody()):
-				why = "it streams responses, which REST carries only as a google.api.HttpBody"
-			case m.IsStreamingClient() && !isHTTPBody(m.Input(), rule.GetBody()):
-				why = "it streams requests, which REST carries only as a google.api.HttpBody"
-			default:
+			for _, b := range bindingsOf(rule) {
+				switch {
+				case m.IsStreamingClient() && m.IsStreamingServer():
+					why = "it is a bidi stream, which REST does not carry"
+				case m.IsStreamingServer() && !isHTTPBody(m.Output(), b.responseBody):
+					why = "it streams responses, which REST carries only as a google.api.HttpBody"
+				case m.IsStreamingClient() && !isHTTPBody(m.Input(), b.body):
+					why = "it streams requests, which REST carries only as a google.api.HttpBody"
+				default:
+					continue
+				}
+				routes = append(routes, b.verb+" "+b.template)
+			}
+			if len(routes) == 0 {
 				continue
 			}
-			out = append(out, fmt.Sprintf("%s has a google.api.http rule that REST cannot serve: %s; gRPC-web, Connect and gRPC serve it", methodPath(m), why))
+			noun := "route"
+			if len(routes) > 1 {
+				noun = "routes"
+			}
+			out = append(out, fmt.Sprintf("%s: REST cannot serve its google.api.http %s %s: %s; gRPC-web, Connect and gRPC serve the method", methodPath(m), noun, strings.Join(routes, ", "), why))
 		}
 	}
 	sort.Strings(out)
@@ -198,12 +212,13 @@ func restUnserved(services []protoreflect.ServiceDescriptor, exposed map[string]
 }
 
 // isHTTPBody reports whether the part of msg that a rule's body or
-// response_body names (the whole message for "" or "*") is a
-// google.api.HttpBody.
+// response_body names (the whole message for "" or "*") is one
+// google.api.HttpBody: not a list or map of them, which the transcoder
+// does not stream either.
 func isHTTPBody(msg protoreflect.MessageDescriptor, field string) bool {
 	if field != "" && field != "*" {
 		fd := msg.Fields().ByName(protoreflect.Name(field))
-		if fd == nil || fd.Message() == nil {
+		if fd == nil || fd.Message() == nil || fd.IsList() || fd.IsMap() {
 			return false
 		}
 		msg = fd.Message()

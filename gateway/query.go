@@ -68,10 +68,10 @@ func servedAsREST(r *http.Request) bool {
 	return true
 }
 
-// binding is one HTTP route of a method: its verb, its path template and
-// what it takes from the body.
+// binding is one HTTP route of a method: its verb, its path template,
+// what it takes from the body and what of the response it answers with.
 type binding struct {
-	verb, template, body string
+	verb, template, body, responseBody string
 }
 
 // bindingsOf returns the routes of rule and its additional bindings.
@@ -95,7 +95,7 @@ func bindingsOf(rule *annotations.HttpRule) []binding {
 		default:
 			return
 		}
-		out = append(out, binding{verb: verb, template: path, body: r.GetBody()})
+		out = append(out, binding{verb: verb, template: path, body: r.GetBody(), responseBody: r.GetResponseBody()})
 	}
 	add(rule)
 	for _, b := range rule.GetAdditionalBindings() {

@@ -167,32 +167,41 @@ func TestStatusBeyondKnownCodes(t *testing.T) {
 	}
 }
 
-// TestRESTUnserved: the annotated methods that REST cannot carry (streams
-// of anything but google.api.HttpBody, bidi streams) are named, with why;
-// unary methods, an HttpBody server stream and methods without a rule are
-// not.
+// TestRESTUnserved: the annotated routes that REST cannot carry (streams
+// of anything but one google.api.HttpBody, bidi streams) are named, with
+// why; unary methods, HttpBody server streams, routes of a method whose
+// other routes are named, and methods without a rule are not.
 func TestRESTUnserved(t *testing.T) {
 	s := func(v string) *string { return &v }
 	yes := true
-	rule := func(get string) *descriptorpb.MethodOptions {
+	rule := func(get, responseBody string, more ...*annotations.HttpRule) *descriptorpb.MethodOptions {
 		opts := &descriptorpb.MethodOptions{}
-		proto.SetExtension(opts, annotations.E_Http, &annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: get}})
+		proto.SetExtension(opts, annotations.E_Http, &annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: get}, ResponseBody: responseBody, AdditionalBindings: more})
 		return opts
 	}
 	post := &descriptorpb.MethodOptions{}
 	proto.SetExtension(post, annotations.E_Http, &annotations.HttpRule{Pattern: &annotations.HttpRule_Post{Post: "/v1/upload"}, Body: "*"})
+	repeated := descriptorpb.FieldDescriptorProto_LABEL_REPEATED.Enum()
+	msgType := descriptorpb.FieldDescriptorProto_TYPE_MESSAGE.Enum()
 	fdp := &descriptorpb.FileDescriptorProto{
 		Name: s("streams.proto"), Package: s("streams.v1"), Syntax: s("proto3"),
-		Dependency:  []string{"google/api/annotations.proto", "google/api/httpbody.proto"},
-		MessageType: []*descriptorpb.DescriptorProto{{Name: s("Item")}},
+		Dependency: []string{"google/api/annotations.proto", "google/api/httpbody.proto"},
+		MessageType: []*descriptorpb.DescriptorProto{
+			{Name: s("Item")},
+			{Name: s("Wrapped"), Field: []*descriptorpb.FieldDescriptorProto{{Name: s("data"), Number: proto.Int32(1), Type: msgType, TypeName: s(".google.api.HttpBody"), JsonName: s("data")}}},
+			{Name: s("Parts"), Field: []*descriptorpb.FieldDescriptorProto{{Name: s("parts"), Number: proto.Int32(1), Type: msgType, Label: repeated, TypeName: s(".google.api.HttpBody"), JsonName: s("parts")}}},
+		},
 		Service: []*descriptorpb.ServiceDescriptorProto{{
 			Name: s("Streams"),
 			Method: []*descriptorpb.MethodDescriptorProto{
-				{Name: s("Get"), InputType: s(".streams.v1.Item"), OutputType: s(".streams.v1.Item"), Options: rule("/v1/get")},
-				{Name: s("Watch"), InputType: s(".streams.v1.Item"), OutputType: s(".streams.v1.Item"), ServerStreaming: &yes, Options: rule("/v1/watch")},
-				{Name: s("Download"), InputType: s(".streams.v1.Item"), OutputType: s(".google.api.HttpBody"), ServerStreaming: &yes, Options: rule("/v1/download")},
+				{Name: s("Get"), InputType: s(".streams.v1.Item"), OutputType: s(".streams.v1.Item"), Options: rule("/v1/get", "")},
+				{Name: s("Watch"), InputType: s(".streams.v1.Item"), OutputType: s(".streams.v1.Item"), ServerStreaming: &yes, Options: rule("/v1/watch", "")},
+				{Name: s("Download"), InputType: s(".streams.v1.Item"), OutputType: s(".google.api.HttpBody"), ServerStreaming: &yes, Options: rule("/v1/download", "")},
+				{Name: s("DownloadWrapped"), InputType: s(".streams.v1.Item"), OutputType: s(".streams.v1.Wrapped"), ServerStreaming: &yes,
+					Options: rule("/v1/wrapped", "data", &annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/v1/wrapped-whole"}})},
+				{Name: s("DownloadParts"), InputType: s(".streams.v1.Item"), OutputType: s(".streams.v1.Parts"), ServerStreaming: &yes, Options: rule("/v1/parts", "parts")},
 				{Name: s("Upload"), InputType: s(".streams.v1.Item"), OutputType: s(".streams.v1.Item"), ClientStreaming: &yes, Options: post},
-				{Name: s("Chat"), InputType: s(".streams.v1.Item"), OutputType: s(".streams.v1.Item"), ClientStreaming: &yes, ServerStreaming: &yes, Options: rule("/v1/chat")},
+				{Name: s("Chat"), InputType: s(".streams.v1.Item"), OutputType: s(".streams.v1.Item"), ClientStreaming: &yes, ServerStreaming: &yes, Options: rule("/v1/chat", "")},
 				{Name: s("Tail"), InputType: s(".streams.v1.Item"), OutputType: s(".streams.v1.Item"), ServerStreaming: &yes},
 			},
 		}},
@@ -216,21 +225,31 @@ func TestRESTUnserved(t *testing.T) {
 	}
 	g.current.Store(r)
 	got := g.RESTUnserved()
-	want := []string{"/streams.v1.Streams/Chat", "/streams.v1.Streams/Upload", "/streams.v1.Streams/Watch"}
+	want := []string{
+		"/streams.v1.Streams/Chat: REST cannot serve its google.api.http route GET /v1/chat: it is a bidi stream",
+		"/streams.v1.Streams/DownloadParts: REST cannot serve its google.api.http route GET /v1/parts: it streams responses",
+		"/streams.v1.Streams/DownloadWrapped: REST cannot serve its google.api.http route GET /v1/wrapped-whole: it streams responses",
+		"/streams.v1.Streams/Upload: REST cannot serve its google.api.http route POST /v1/upload: it streams requests",
+		"/streams.v1.Streams/Watch: REST cannot serve its google.api.http route GET /v1/watch: it streams responses",
+	}
 	if len(got) != len(want) {
-		t.Fatalf("RESTUnserved = %q; want entries for %v", got, want)
+		t.Fatalf("RESTUnserved = %q; want %d entries, beginning %q", got, len(want), want)
 	}
 	for i, w := range want {
-		if !strings.HasPrefix(got[i], w+" has a google.api.http rule that REST cannot serve: ") {
-			t.Errorf("RESTUnserved[%d] = %q; want it about %s", i, got[i], w)
+		if !strings.HasPrefix(got[i], w) {
+			t.Errorf("RESTUnserved[%d] = %q; want it to begin %q", i, got[i], w)
 		}
 	}
-	// What the warning says is so: the transcoder refuses the stream over
-	// REST, and passes the HttpBody one on to the backend.
-	for path, method := range map[string]string{"/v1/watch": "Watch", "/v1/download": "Download"} {
+	// What the warnings say is so: the transcoder refuses the routes
+	// named, and passes the HttpBody streams on to the backend.
+	for path, method := range map[string]string{
+		"/v1/watch": "", "/v1/parts": "", "/v1/wrapped-whole": "",
+		"/v1/download": "Download", "/v1/wrapped": "DownloadWrapped",
+	} {
 		rec := httptest.NewRecorder()
 		r.transcoder.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
-		if served := reached["/streams.v1.Streams/"+method]; served != (method == "Download") || (!served && rec.Code != http.StatusUnsupportedMediaType) {
+		served := method != "" && reached["/streams.v1.Streams/"+method]
+		if served != (method != "") || (!served && rec.Code != http.StatusUnsupportedMediaType) {
 			t.Errorf("GET %s: reached the backend %v, HTTP %d %s", path, served, rec.Code, rec.Body)
 		}
 	}
