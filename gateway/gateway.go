@@ -387,24 +387,44 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cw := &clientErrors{ResponseWriter: rec, note: noteFrom(r.Context())}
 	if servedAsREST(r) {
 		r, cw.rest = withRESTTrailers(r)
-		r = withEscapedPath(r)
+		r = withRoutingPath(r)
 	}
 	routes.transcoder.ServeHTTP(cw, withRESTRequest(r))
 	cw.finish()
 }
 
-// withEscapedPath gives the transcoder a REST request's path as it was
-// sent, escapes and all. The transcoder splits the path at its slashes and
-// unescapes each segment, but reads URL.Path, which Go's server has
-// already unescaped: a %2F in a path variable (a/b as one segment) split
-// it in two, and a %25 was unescaped twice, so neither routed.
-func withEscapedPath(r *http.Request) *http.Request {
-	escaped := r.URL.EscapedPath()
-	if escaped == r.URL.Path {
+// withRoutingPath gives the transcoder a REST request's path unescaped
+// but for %2F and %25. The transcoder splits a path at its slashes, finds
+// a custom verb at a ':' of the last segment, compares fixed segments as
+// they are and unescapes the segments of variables; it reads URL.Path,
+// which Go's server has unescaped entirely, so a %2F in a variable (a/b as
+// one segment) split it in two and a %25 was unescaped twice, and neither
+// routed. Left escaped, they are unescaped once, by the transcoder: a
+// single-segment variable gets a/b, and a multi-segment one ({name=**})
+// keeps %2F, as the google.api.http rules say.
+func withRoutingPath(r *http.Request) *http.Request {
+	raw := r.URL.RawPath
+	if unescaped, err := url.PathUnescape(raw); raw == "" || err != nil || unescaped != r.URL.Path {
+		// RawPath is the path as sent when it is set, even where Go's
+		// EscapedPath would escape the whole path again ("|" in it).
+		raw = r.URL.EscapedPath()
+	}
+	if !strings.Contains(raw, "%") {
 		return r
 	}
+	var b strings.Builder
+	for i := 0; i < len(raw); i++ {
+		if raw[i] == '%' && i+2 < len(raw) {
+			if c, err := url.PathUnescape(raw[i : i+3]); err == nil && c != "/" && c != "%" {
+				b.WriteString(c)
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(raw[i])
+	}
 	u := *r.URL
-	u.Path, u.RawPath = escaped, ""
+	u.Path, u.RawPath = b.String(), ""
 	r = r.WithContext(r.Context()) // a shallow copy
 	r.URL = &u
 	return r
