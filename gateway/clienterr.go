@@ -232,36 +232,63 @@ func httpStatusOf(code codes.Code) int {
 // writes a REST answer's header, which it holds until the call's end.
 type restTrailers struct {
 	trailers http.Header
+	// announced are the trailers the backend named in a Trailer header,
+	// which the transcoder takes out of the header it hands on.
+	announced []string
 }
 
 type restTrailersKey struct{}
 
 // withRESTTrailers gives r a place for its call's trailers.
 func withRESTTrailers(r *http.Request) (*http.Request, *restTrailers) {
-	t := &restTrailers{}
+	t := &restTrailers{trailers: http.Header{}}
 	return r.WithContext(context.WithValue(r.Context(), restTrailersKey{}, t)), t
+}
+
+func restTrailersOf(r *http.Request) *restTrailers {
+	t, _ := r.Context().Value(restTrailersKey{}).(*restTrailers)
+	return t
+}
+
+// fromAnswer reads what a REST call's trailers need from the backend's
+// answer as it arrives: the names of the trailers it announces, and the
+// metadata of a trailers-only answer (the status in the headers, as
+// grpc-go sends a call that fails before any response), which are its
+// trailers, as grpc-go's client reports them, and are taken out of the
+// headers so that they are not sent as plain headers too. The protocol's
+// own headers (content type, length, date, grpc-*) stay.
+func (t *restTrailers) fromAnswer(resp *http.Response) {
+	for name := range resp.Trailer {
+		t.announced = append(t.announced, name)
+	}
+	if resp.Header.Get("Grpc-Status") == "" {
+		return
+	}
+	for k, vs := range resp.Header {
+		switch {
+		case k == "Content-Type", k == "Content-Length", k == "Date", k == "Trailer", strings.HasPrefix(k, "Grpc-"):
+			continue
+		}
+		t.trailers[k] = append(t.trailers[k], vs...)
+		delete(resp.Header, k)
+	}
 }
 
 // keepTrailers records the trailers that the proxy left in h, the
 // backend-side header of a transcoded call, when r is a REST request.
 func keepTrailers(r *http.Request, h http.Header) {
-	t, _ := r.Context().Value(restTrailersKey{}).(*restTrailers)
+	t := restTrailersOf(r)
 	if t == nil {
 		return
 	}
-	t.trailers = http.Header{}
 	for k, vs := range h {
 		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
-			t.trailers[http.CanonicalHeaderKey(name)] = vs
+			name = http.CanonicalHeaderKey(name)
+			t.trailers[name] = append(t.trailers[name], vs...)
 		}
 	}
-	// Trailers the backend announced are under their own names.
-	for _, list := range h.Values("Trailer") {
-		for _, name := range strings.Split(list, ",") {
-			if name = http.CanonicalHeaderKey(strings.TrimSpace(name)); name != "" && h[name] != nil {
-				t.trailers[name] = h[name]
-			}
-		}
+	for _, name := range t.announced {
+		t.trailers[name] = append(t.trailers[name], h[name]...)
 	}
 	for _, status := range []string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin"} {
 		delete(t.trailers, status)
@@ -274,6 +301,8 @@ func (t *restTrailers) addTo(h http.Header) {
 		return
 	}
 	for k, vs := range t.trailers {
-		h["Grpc-Trailer-"+k] = vs
+		if len(vs) > 0 {
+			h["Grpc-Trailer-"+k] = vs
+		}
 	}
 }

@@ -287,6 +287,61 @@ func TestRESTTrailers(t *testing.T) {
 	}
 }
 
+// trailersOnlyFailer fails Fail with a trailer and no headers: grpc-go
+// then answers trailers-only, its metadata in the one block of headers.
+type trailersOnlyFailer struct {
+	testpb.UnimplementedTestServiceServer
+}
+
+func (trailersOnlyFailer) Fail(ctx context.Context, req *testpb.FailRequest) (*emptypb.Empty, error) {
+	grpc.SetTrailer(ctx, metadata.Pairs("x-t", "tv"))
+	return nil, status.Error(codes.Code(req.GetCode()), "failed")
+}
+
+// TestRESTTrailersOfOtherAnswers: the trailers of a trailers-only answer
+// (grpc-go's for a call that fails before any response), and trailers a
+// backend announces in a Trailer header, reach a REST client as
+// Grpc-Trailer- headers too, and only so.
+func TestRESTTrailersOfOtherAnswers(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	testpb.RegisterTestServiceServer(s, trailersOnlyFailer{})
+	go s.Serve(lis)
+	t.Cleanup(s.Stop)
+	url, _ := startGateway(t, lis.Addr().String(), gateway.Options{})
+	resp := do(t, "GET", url+"/v1/fail/5", "")
+	if resp.status != 404 || resp.header.Get("Grpc-Trailer-X-T") != "tv" || resp.header.Get("X-T") != "" {
+		t.Errorf("trailers-only: HTTP %d, header %v; want 404 with Grpc-Trailer-X-T only", resp.status, resp.header)
+	}
+
+	// A backend announcing its trailers, as an HTTP server may.
+	announcing, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "application/grpc")
+		h.Set("Trailer", "Grpc-Status, Grpc-Message, X-T")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte{0, 0, 0, 0, 0}) // one empty message
+		h.Set("Grpc-Status", "0")
+		h.Set("Grpc-Message", "")
+		h.Set("X-T", "tv")
+	}), Protocols: new(http.Protocols)}
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	go srv.Serve(announcing)
+	t.Cleanup(func() { srv.Close() })
+	url, _ = startGateway(t, announcing.Addr().String(), gateway.Options{})
+	resp = do(t, "POST", url+"/v1/metadata", `{}`)
+	if resp.status != 200 || resp.header.Get("Grpc-Trailer-X-T") != "tv" {
+		t.Errorf("announced trailers: HTTP %d, header %v; want Grpc-Trailer-X-T", resp.status, resp.header)
+	}
+}
+
 // TestUpgradeRequestIsAnsweredPlainly: a request asking to upgrade the
 // connection (curl --http2 on an http:// URL asks for h2c; a browser may
 // ask for a websocket) is answered as a plain request: the gateway's calls

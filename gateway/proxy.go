@@ -42,6 +42,9 @@ func newProxy(backend *url.URL, transport http.RoundTripper, header http.Header)
 			if note := noteFrom(resp.Request.Context()); note != nil {
 				note.answered = true
 			}
+			if t := restTrailersOf(resp.Request); t != nil {
+				t.fromAnswer(resp)
+			}
 			if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/grpc") {
 				resp.Body = &endedBody{ReadCloser: resp.Body, resp: resp, ctx: resp.Request.Context()}
 			}
