@@ -88,19 +88,27 @@ func fetchRaw(ctx context.Context, cc grpc.ClientConnInterface, method string, s
 
 // parseFileResponse reads a serialized ServerReflectionResponse: the files
 // of its file_descriptor_response, or its error_response as an error. As
-// when decoding into the generated type, the last of the two present is
-// the answer, and any other field is skipped. Bytes that are no message
-// are an Internal error.
+// the generated type decodes it, the answer is the last member of its
+// message_response oneof that is present, a member present more than once
+// is merged, and any other field is skipped; an answer of another member
+// (or none) holds no files. Bytes that are no message are an Internal
+// error.
 func parseFileResponse(b []byte) ([][]byte, error) {
-	var files [][]byte
-	var failure error
+	var (
+		last  protowire.Number // the oneof member seen last, 0 for none
+		files [][]byte
+		code  uint64
+		msg   string
+	)
 	err := rangeFields(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
-		if typ != protowire.BytesType {
+		if typ != protowire.BytesType || !responseMembers[num] {
 			return nil
+		}
+		if num != last {
+			last, files, code, msg = num, nil, 0, ""
 		}
 		switch num {
 		case responseFileDescriptors:
-			failure = nil
 			return rangeFields(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
 				if num == fileDescriptorProtos && typ == protowire.BytesType {
 					files = append(files, v)
@@ -108,10 +116,7 @@ func parseFileResponse(b []byte) ([][]byte, error) {
 				return nil
 			})
 		case responseError:
-			files = nil
-			var code uint64
-			var msg string
-			if err := rangeFields(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
+			return rangeFields(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
 				switch {
 				case num == errorCode && typ == protowire.VarintType:
 					code, _ = protowire.ConsumeVarint(v)
@@ -119,21 +124,26 @@ func parseFileResponse(b []byte) ([][]byte, error) {
 					msg = string(v)
 				}
 				return nil
-			}); err != nil {
-				return err
-			}
-			failure = status.Error(codes.Code(int32(code)), msg)
+			})
 		}
 		return nil
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, status.Errorf(codes.Internal, "reflection sent a malformed answer: %v", err)
+	case last == responseError:
+		return nil, status.Error(codes.Code(int32(code)), msg)
+	case last == responseFileDescriptors:
+		return files, nil
 	}
-	if failure != nil {
-		return nil, failure
-	}
-	return files, nil
+	return nil, nil
 }
+
+// responseMembers are the field numbers of ServerReflectionResponse's
+// message_response oneof: file_descriptor_response (4),
+// all_extension_numbers_response (5), list_services_response (6) and
+// error_response (7).
+var responseMembers = map[protowire.Number]bool{4: true, 5: true, 6: true, 7: true}
 
 // rangeFields calls f with each field of the serialized message b: its
 // number, its wire type, and its value (for a varint, its encoding; for

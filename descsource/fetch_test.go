@@ -82,9 +82,10 @@ func TestFetchFileBytesErrorResponse(t *testing.T) {
 }
 
 // TestFetchFileBytesAnswers feeds FetchFileBytes answers that the test
-// server does not give: a malformed one, and ones holding both a file list
-// and an error, of which the last is the answer, as a generated client
-// decodes them.
+// server does not give: malformed ones, and ones holding several members
+// of the response's oneof, or one member in parts, which are read as the
+// generated type decodes them: the last member is the answer, and the
+// parts of one are merged.
 func TestFetchFileBytesAnswers(t *testing.T) {
 	t.Parallel()
 	files := func(names ...string) []byte {
@@ -106,6 +107,11 @@ func TestFetchFileBytesAnswers(t *testing.T) {
 		return protowire.AppendBytes(b, e)
 	}
 	validHost := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "host")
+	listServices := protowire.AppendBytes(protowire.AppendTag(nil, 6, protowire.BytesType), nil)
+	codeOnly := protowire.AppendBytes(protowire.AppendTag(nil, 7, protowire.BytesType),
+		protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), uint64(codes.NotFound)))
+	messageOnly := protowire.AppendBytes(protowire.AppendTag(nil, 7, protowire.BytesType),
+		protowire.AppendString(protowire.AppendTag(nil, 2, protowire.BytesType), "x"))
 	for _, tt := range []struct {
 		name   string
 		answer []byte
@@ -115,11 +121,27 @@ func TestFetchFileBytesAnswers(t *testing.T) {
 		{"files", slices.Concat(validHost, files("a", "b")), 2, codes.OK},
 		{"error then files", slices.Concat(failure(codes.NotFound, "x"), files("a")), 1, codes.OK},
 		{"files then error", slices.Concat(files("a"), failure(codes.NotFound, "x")), 0, codes.NotFound},
+		{"files then another member", slices.Concat(files("a"), listServices), 0, codes.OK},
+		{"files in two parts", slices.Concat(files("a"), files("b")), 2, codes.OK},
+		{"an error in two parts", slices.Concat(codeOnly, messageOnly), 0, codes.NotFound},
 		{"truncated", files("a")[:3], 0, codes.Internal},
 		{"bad tag", []byte{0xff}, 0, codes.Internal},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			// The table agrees with the generated type.
+			gen := new(reflectionv1.ServerReflectionResponse)
+			if err := proto.Unmarshal(tt.answer, gen); err == nil {
+				code := codes.OK
+				if e := gen.GetErrorResponse(); e != nil {
+					code = codes.Code(e.GetErrorCode())
+				}
+				if n := len(gen.GetFileDescriptorResponse().GetFileDescriptorProto()); n != tt.files || code != tt.code {
+					t.Fatalf("the generated type reads %d files, code %v; the table says %d, %v", n, code, tt.files, tt.code)
+				}
+			} else if tt.code != codes.Internal {
+				t.Fatalf("the generated type cannot read the answer (%v); the table says %v", err, tt.code)
+			}
 			s := grpc.NewServer()
 			s.RegisterService(&grpc.ServiceDesc{
 				ServiceName: "grpc.reflection.v1.ServerReflection",
