@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
 // Protocol names the wire protocol a call is made with.
@@ -153,19 +152,17 @@ func (s callSettings) finish(header, trailer metadata.MD) {
 //
 // reply, for a unary call, is where the response goes.
 func (c *WebConn) newClient(method string, s callSettings, reply proto.Message) *connect.Client[proto.Message, proto.Message] {
-	var schema any
-	if s.method != nil {
-		schema = s.method
-	} else if d, err := protoregistry.GlobalFiles.FindDescriptorByName(methodName(method)); err == nil {
-		schema = d // a compiled-in method, such as reflection's
-	}
 	opts := []connect.ClientOption{
 		connect.WithCodec(webCodec{}),
 		connect.WithReadMaxBytes(s.maxRecv),
 		connect.WithInterceptors(&requestHeaders{userAgent: c.userAgent, web: c.protocol == ProtocolGRPCWeb}),
 	}
-	if schema != nil {
-		opts = append(opts, connect.WithSchema(schema))
+	if s.method != nil {
+		// Only for interceptors that look (none of grpcx's do). A
+		// compiled-in method, such as reflection's, goes without: looking
+		// it up in the registry builds its whole file, a cost on the
+		// critical path of a cached call's check.
+		opts = append(opts, connect.WithSchema(s.method))
 	}
 	if reply != nil {
 		opts = append(opts, connect.WithResponseInitializer(func(_ connect.Spec, m any) error {
@@ -184,11 +181,6 @@ func (c *WebConn) newClient(method string, s callSettings, reply proto.Message) 
 		opts = append(opts, connect.WithSendCompression(s.compressor))
 	}
 	return connect.NewClient[proto.Message, proto.Message](c.client, c.baseURL+method, opts...)
-}
-
-// methodName turns /pkg.Service/Method into pkg.Service.Method.
-func methodName(path string) protoreflect.FullName {
-	return protoreflect.FullName(strings.Replace(strings.TrimPrefix(path, "/"), "/", ".", 1))
 }
 
 // Invoke makes a unary call; it implements grpc.ClientConnInterface.
