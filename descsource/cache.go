@@ -326,15 +326,19 @@ func BuildFiles(set *descriptorpb.FileDescriptorSet) (*protoregistry.Files, erro
 }
 
 // addWellKnownDeps registers in files the compiled-in well-known files
-// among deps that it does not hold yet, with their own imports.
+// among deps that it does not hold yet. Their own imports are left out:
+// a file's types resolve through the files it imports directly (the
+// well-known files import none publicly), and asking a compiled-in file
+// for its imports builds the whole of it, a cost on a cached call's
+// critical path.
 func addWellKnownDeps(files *protoregistry.Files, deps []string) error {
 	for _, dep := range deps {
 		if _, err := files.FindFileByPath(dep); err == nil || !IsWellKnownFile(dep) {
 			continue
 		}
 		if fd, err := protoregistry.GlobalFiles.FindFileByPath(dep); err == nil {
-			if err := registerWithDeps(files, fd); err != nil {
-				return err
+			if err := files.RegisterFile(fd); err != nil {
+				return fmt.Errorf("register %s: %w", dep, err)
 			}
 		}
 	}
