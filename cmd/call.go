@@ -142,7 +142,7 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 	if err != nil {
 		return maxTimeError(ctx, err)
 	}
-	defer s.Close()
+	defer s.closeAtExit()
 	if verbose != nil {
 		verbose.Notef("protocol %s", describeProtocol(s.cc))
 	}
