@@ -167,3 +167,51 @@ func TestTerminateLikeInterrupt(t *testing.T) {
 		})
 	}
 }
+
+// TestInterruptEarlyInAStream: a stream has its Ctrl-C handling from its
+// start, not after the grace a one-shot call gets: interrupted at its
+// first response, a few milliseconds in, it still prints what arrived and
+// ends Canceled (exit 65), rather than dying of the signal.
+func TestInterruptEarlyInAStream(t *testing.T) {
+	grpcx, err := exec.LookPath("grpcx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, "127.0.0.1:0", testserver.Options{})
+	for _, output := range []string{"jsonl", "envelope"} {
+		cmd := exec.Command(grpcx, "call", "--plaintext", "-o", output, addr, "grpcx.test.v1.TestService/ServerStream",
+			"-d", `{"count": 100000, "interval": "0.001s", "message": "e"}`)
+		cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir())
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(stdout)
+		var out strings.Builder
+		for sc.Scan() {
+			out.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), `"e"`) {
+				break
+			}
+		}
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		for sc.Scan() {
+			out.WriteString(sc.Text() + "\n")
+		}
+		err = cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 65 {
+			t.Errorf("-o %s, Ctrl-C at the first response: %v, want exit code 65; stderr:\n%s", output, err, &stderr)
+		}
+		if output == "envelope" && !strings.Contains(out.String(), `"name": "Canceled"`) {
+			t.Errorf("-o envelope, Ctrl-C at the first response: the envelope is not finished:\n%s", &out)
+		}
+	}
+}

@@ -32,6 +32,9 @@ type CallOptions struct {
 	FormatError        bool
 	Compress           string
 	Cache              cacheOptions
+	// interruptNow installs the Ctrl-C handling at once, rather than
+	// after oneShotGrace; nil when the verb has none.
+	interruptNow func()
 }
 
 // envelope is the -o value that prints the whole call as one JSON document.
@@ -90,6 +93,7 @@ NotFound is 69).`,
 			if opts.Cache.TTL < 0 {
 				return usagef(fmt.Errorf("--cache-ttl %v: want a duration of 0 or more (0: no limit)", opts.Cache.TTL))
 			}
+			opts.interruptNow = f.interruptNow
 			if runF != nil {
 				return runF(c.Context(), opts)
 			}
@@ -150,6 +154,11 @@ func runCall(ctx context.Context, opts *CallOptions) error {
 	if err != nil {
 		opts.Conn.explainNotGRPC(ctx, err, reflectionPath, s.rpcHeaders, opts.IO.ErrOut, opts.ShowSecrets)
 		return maxTimeError(ctx, err)
+	}
+	// A call that prints as it goes would lose what it printed, and leave
+	// an envelope unfinished, to a signal before the handling is in.
+	if opts.interruptNow != nil && (method.IsStreamingClient() || method.IsStreamingServer() || opts.Output == envelope) {
+		opts.interruptNow()
 	}
 	// A call that streams requests waits for the check before it starts:
 	// every request it sends would be misread if the request type changed,

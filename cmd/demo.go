@@ -78,7 +78,7 @@ func runDemo(ctx context.Context, opts *DemoOptions) error {
 		}
 		return nil
 	}
-	tourCtx, stopTour := interruptible(ctx, 0)
+	tourCtx, stopTour, _ := interruptible(ctx, 0)
 	defer stopTour()
 	fmt.Fprintf(out, "# The bundled test server is listening on %s.\n", target)
 	for _, step := range demoTour {

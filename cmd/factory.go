@@ -21,6 +21,7 @@ type Factory struct {
 	IO *IOStreams
 
 	stopInterrupt func() // undoes the Ctrl-C handling of the running verb
+	interruptNow  func() // installs it at once, when it waits (see oneShotGrace)
 }
 
 // NewFactory returns a factory over the given streams.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,7 +36,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		tuneGC(c)
 		if c.Annotations[ownsInterrupt] == "" {
 			var ctx context.Context
-			ctx, f.stopInterrupt = interruptible(c.Context(), interruptDelay(c))
+			ctx, f.stopInterrupt, f.interruptNow = interruptible(c.Context(), interruptDelay(c))
 			c.SetContext(ctx)
 		}
 	}
@@ -68,17 +69,15 @@ const ownsInterrupt = "grpcx/owns-interrupt"
 // at once. SIGTERM is what timeout(1), CI runners and container engines
 // send: without this, the output a call had buffered would be lost.
 //
-// The handlers go in after delay, on a goroutine of their own, and not at
-// all if the operation ends first: a process's first signal.Notify starts
-// the runtime's signal thread and waits for it, which cost a one-shot call
-// 2 to 5% of its wall time over 201 paired rounds. A signal before they
-// are in ends grpcx as it would during start-up.
-func interruptible(ctx context.Context, delay time.Duration) (context.Context, func()) {
+// The handlers go in after delay, or when now is called, on a goroutine
+// of their own, and not at all if the operation ends first: a process's
+// first signal.Notify starts the runtime's signal thread and waits for it,
+// which cost a one-shot call 2 to 5% of its wall time over 201 paired
+// rounds. A signal before they are in ends grpcx as it would during
+// start-up.
+func interruptible(ctx context.Context, delay time.Duration) (_ context.Context, stop, now func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	install := func() {
-		if ctx.Err() != nil {
-			return
-		}
+	watch := func() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 		defer signal.Stop(sig)
@@ -88,17 +87,27 @@ func interruptible(ctx context.Context, delay time.Duration) (context.Context, f
 		case <-ctx.Done():
 		}
 	}
-	if delay > 0 {
-		time.AfterFunc(delay, install)
-	} else {
-		go install()
+	var once sync.Once
+	now = func() {
+		once.Do(func() {
+			if ctx.Err() == nil {
+				go watch()
+			}
+		})
 	}
-	return ctx, func() { cancel(nil) }
+	if delay > 0 {
+		time.AfterFunc(delay, now)
+	} else {
+		now()
+	}
+	return ctx, func() { cancel(nil) }, now
 }
 
 // oneShotGrace is how long a one-shot verb (call, list, describe) runs
-// before its Ctrl-C handling goes in: a call over loopback is done in
-// 5 to 15 ms, and one interrupted sooner has nothing yet to lose.
+// before its Ctrl-C handling goes in: a unary call over loopback is done
+// in 5 to 15 ms, and one interrupted sooner has nothing yet to lose. A
+// call that prints as it goes (a stream, or -o envelope) has the handling
+// from its start (see runCall).
 const oneShotGrace = 50 * time.Millisecond
 
 // interruptDelay is when c's Ctrl-C handling goes in: at once for the

@@ -233,8 +233,10 @@ func httpStatusOf(code codes.Code) int {
 type restTrailers struct {
 	trailers http.Header
 	// announced are the trailers the backend named in a Trailer header,
-	// which the transcoder takes out of the header it hands on.
-	announced []string
+	// which the transcoder takes out of the header it hands on, with how
+	// many values of the same name the backend's headers held, which come
+	// first in the header where the proxy adds the trailer's.
+	announced map[string]int
 }
 
 type restTrailersKey struct{}
@@ -259,7 +261,10 @@ func restTrailersOf(r *http.Request) *restTrailers {
 // own headers (content type, length, date, grpc-*) stay.
 func (t *restTrailers) fromAnswer(resp *http.Response) {
 	for name := range resp.Trailer {
-		t.announced = append(t.announced, name)
+		if t.announced == nil {
+			t.announced = map[string]int{}
+		}
+		t.announced[name] = len(resp.Header[name])
 	}
 	if resp.Header.Get("Grpc-Status") == "" {
 		return
@@ -287,8 +292,10 @@ func keepTrailers(r *http.Request, h http.Header) {
 			t.trailers[name] = append(t.trailers[name], vs...)
 		}
 	}
-	for _, name := range t.announced {
-		t.trailers[name] = append(t.trailers[name], h[name]...)
+	for name, inHeader := range t.announced {
+		if vs := h[name]; len(vs) > inHeader {
+			t.trailers[name] = append(t.trailers[name], vs[inHeader:]...)
+		}
 	}
 	for _, status := range []string{"Grpc-Status", "Grpc-Message", "Grpc-Status-Details-Bin"} {
 		delete(t.trailers, status)

@@ -472,7 +472,7 @@ func toMetadata(h http.Header) metadata.MD {
 // trailers too (as the headers, it showed every header twice).
 func responseHeader(h http.Header) metadata.MD {
 	if h.Get("Grpc-Status") != "" {
-		return metadata.MD{}
+		return nil // as grpc-go's Header() for such an answer
 	}
 	return toMetadata(h)
 }
