@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -95,27 +96,14 @@ func TestDemoInterrupted(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	// The server stream step sends a message every 0.2 s: interrupt it.
-	var out strings.Builder
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		out.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), `"message":"tick"`) {
-			break
-		}
-	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	for sc.Scan() {
-		out.WriteString(sc.Text() + "\n")
-	}
+	out := interruptAtLine(t, cmd, stdout, `"message":"tick"`)
 	err = cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Errorf("demo after Ctrl-C: %v, want exit code 1", err)
 	}
-	if !strings.Contains(out.String(), "# Interrupted: the tour stops here.") || strings.Contains(out.String(), "A client stream") {
-		t.Errorf("stdout:\n%s\nwant the tour to stop at the server stream, saying so", &out)
+	if !strings.Contains(out, "# Interrupted: the tour stops here.") || strings.Contains(out, "A client stream") {
+		t.Errorf("stdout:\n%s\nwant the tour to stop at the server stream, saying so", out)
 	}
 	if strings.Contains(stderr.String(), "context canceled") {
 		t.Errorf("stderr: %s", &stderr)
@@ -191,27 +179,35 @@ func TestInterruptEarlyInAStream(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		sc := bufio.NewScanner(stdout)
-		var out strings.Builder
-		for sc.Scan() {
-			out.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), `"e"`) {
-				break
-			}
-		}
-		if err := cmd.Process.Signal(os.Interrupt); err != nil {
-			t.Fatal(err)
-		}
-		for sc.Scan() {
-			out.WriteString(sc.Text() + "\n")
-		}
+		out := interruptAtLine(t, cmd, stdout, `"e"`)
 		err = cmd.Wait()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 65 {
 			t.Errorf("-o %s, Ctrl-C at the first response: %v, want exit code 65; stderr:\n%s", output, err, &stderr)
 		}
-		if output == "envelope" && !strings.Contains(out.String(), `"name": "Canceled"`) {
-			t.Errorf("-o envelope, Ctrl-C at the first response: the envelope is not finished:\n%s", &out)
+		if output == "envelope" && !strings.Contains(out, `"name": "Canceled"`) {
+			t.Errorf("-o envelope, Ctrl-C at the first response: the envelope is not finished:\n%s", out)
 		}
 	}
+}
+
+// interruptAtLine reads cmd's stdout up to the first line holding marker,
+// sends Ctrl-C, and returns all of stdout once it ends.
+func interruptAtLine(t *testing.T, cmd *exec.Cmd, stdout io.Reader, marker string) string {
+	t.Helper()
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), marker) {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+	}
+	return out.String()
 }

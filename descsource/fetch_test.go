@@ -21,52 +21,41 @@ import (
 
 // TestFetchFileBytesAsGeneratedClient: FetchFileBytes, which speaks
 // reflection in wire form, gets the files that the generated reflection
-// client gets, over v1 and over v1alpha.
+// types get, over v1 and over v1alpha (whose messages are v1's on the
+// wire, so v1's types ask both).
 func TestFetchFileBytesAsGeneratedClient(t *testing.T) {
 	t.Parallel()
 	const symbol = "grpcx.test.v1.TestService"
-	for _, alpha := range []bool{false, true} {
-		cc := serverConn(t, testserver.Options{OnlyV1Alpha: alpha})
-		var want [][]byte
-		if alpha {
-			stream, err := reflectionv1alpha.NewServerReflectionClient(cc).ServerReflectionInfo(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			req := &reflectionv1alpha.ServerReflectionRequest{MessageRequest: &reflectionv1alpha.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: symbol}}
-			if err := stream.Send(req); err != nil {
-				t.Fatal(err)
-			}
-			resp, err := stream.Recv()
-			if err != nil {
-				t.Fatal(err)
-			}
-			want = resp.GetFileDescriptorResponse().GetFileDescriptorProto()
-		} else {
-			stream, err := reflectionv1.NewServerReflectionClient(cc).ServerReflectionInfo(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			req := &reflectionv1.ServerReflectionRequest{MessageRequest: &reflectionv1.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: symbol}}
-			if err := stream.Send(req); err != nil {
-				t.Fatal(err)
-			}
-			resp, err := stream.Recv()
-			if err != nil {
-				t.Fatal(err)
-			}
-			want = resp.GetFileDescriptorResponse().GetFileDescriptorProto()
+	for _, tt := range []struct {
+		alpha  bool
+		method string
+	}{
+		{false, reflectionv1.ServerReflection_ServerReflectionInfo_FullMethodName},
+		{true, reflectionv1alpha.ServerReflection_ServerReflectionInfo_FullMethodName},
+	} {
+		cc := serverConn(t, testserver.Options{OnlyV1Alpha: tt.alpha})
+		stream, err := cc.NewStream(t.Context(), &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, tt.method)
+		if err != nil {
+			t.Fatal(err)
 		}
-		want = slices.DeleteFunc(want, func(b []byte) bool {
+		req := &reflectionv1.ServerReflectionRequest{MessageRequest: &reflectionv1.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: symbol}}
+		if err := stream.SendMsg(req); err != nil {
+			t.Fatal(err)
+		}
+		resp := new(reflectionv1.ServerReflectionResponse)
+		if err := stream.RecvMsg(resp); err != nil {
+			t.Fatal(err)
+		}
+		want := slices.DeleteFunc(resp.GetFileDescriptorResponse().GetFileDescriptorProto(), func(b []byte) bool {
 			set, err := descsource.DecodeFiles([][]byte{b})
 			return err == nil && descsource.IsWellKnownFile(set.GetFile()[0].GetName())
 		})
 		got, err := descsource.FetchFileBytes(t.Context(), cc, symbol)
 		if err != nil {
-			t.Fatalf("v1alpha only %v: %v", alpha, err)
+			t.Fatalf("v1alpha only %v: %v", tt.alpha, err)
 		}
 		if len(want) == 0 || !slices.EqualFunc(got, want, bytes.Equal) {
-			t.Errorf("v1alpha only %v: FetchFileBytes got %d files, the generated client %d (or they differ)", alpha, len(got), len(want))
+			t.Errorf("v1alpha only %v: FetchFileBytes got %d files, the generated types %d (or they differ)", tt.alpha, len(got), len(want))
 		}
 	}
 }
