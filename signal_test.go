@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -83,21 +82,8 @@ func TestDemoInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(grpcx, "demo")
-	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir())
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
 	// The server stream step sends a message every 0.2 s: interrupt it.
-	out := interruptAtLine(t, cmd, stdout, `"message":"tick"`)
-	err = cmd.Wait()
+	out, stderr, err := interruptAtLine(t, `"message":"tick"`, grpcx, "demo")
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Errorf("demo after Ctrl-C: %v, want exit code 1", err)
@@ -106,7 +92,7 @@ func TestDemoInterrupted(t *testing.T) {
 		t.Errorf("stdout:\n%s\nwant the tour to stop at the server stream, saying so", out)
 	}
 	if strings.Contains(stderr.String(), "context canceled") {
-		t.Errorf("stderr: %s", &stderr)
+		t.Errorf("stderr: %s", stderr)
 	}
 }
 
@@ -167,23 +153,11 @@ func TestInterruptEarlyInAStream(t *testing.T) {
 	}
 	addr := serve(t, "127.0.0.1:0", testserver.Options{})
 	for _, output := range []string{"jsonl", "envelope"} {
-		cmd := exec.Command(grpcx, "call", "--plaintext", "-o", output, addr, "grpcx.test.v1.TestService/ServerStream",
+		out, stderr, err := interruptAtLine(t, `"e"`, grpcx, "call", "--plaintext", "-o", output, addr, "grpcx.test.v1.TestService/ServerStream",
 			"-d", `{"count": 100000, "interval": "0.001s", "message": "e"}`)
-		cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir())
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		out := interruptAtLine(t, cmd, stdout, `"e"`)
-		err = cmd.Wait()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 65 {
-			t.Errorf("-o %s, Ctrl-C at the first response: %v, want exit code 65; stderr:\n%s", output, err, &stderr)
+			t.Errorf("-o %s, Ctrl-C at the first response: %v, want exit code 65; stderr:\n%s", output, err, stderr)
 		}
 		if output == "envelope" && !strings.Contains(out, `"name": "Canceled"`) {
 			t.Errorf("-o envelope, Ctrl-C at the first response: the envelope is not finished:\n%s", out)
@@ -191,10 +165,23 @@ func TestInterruptEarlyInAStream(t *testing.T) {
 	}
 }
 
-// interruptAtLine reads cmd's stdout up to the first line holding marker,
-// sends Ctrl-C, and returns all of stdout once it ends.
-func interruptAtLine(t *testing.T, cmd *exec.Cmd, stdout io.Reader, marker string) string {
+// interruptAtLine runs argv with a cache of its own, reads its stdout up
+// to the first line holding marker, sends Ctrl-C, and returns all of
+// stdout, stderr and how the process ended.
+func interruptAtLine(t *testing.T, marker string, argv ...string) (string, *bytes.Buffer, error) {
 	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir())
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := new(bytes.Buffer)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
 	var out strings.Builder
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
@@ -209,5 +196,5 @@ func interruptAtLine(t *testing.T, cmd *exec.Cmd, stdout io.Reader, marker strin
 	for sc.Scan() {
 		out.WriteString(sc.Text() + "\n")
 	}
-	return out.String()
+	return out.String(), stderr, cmd.Wait()
 }

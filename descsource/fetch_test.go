@@ -131,21 +131,11 @@ func TestFetchFileBytesAnswers(t *testing.T) {
 			} else if tt.code != codes.Internal {
 				t.Fatalf("the generated type cannot read the answer (%v); the table says %v", err, tt.code)
 			}
-			s := grpc.NewServer()
-			s.RegisterService(&grpc.ServiceDesc{
-				ServiceName: "grpc.reflection.v1.ServerReflection",
-				HandlerType: (*any)(nil),
-				Streams: []grpc.StreamDesc{{StreamName: "ServerReflectionInfo", ServerStreams: true, ClientStreams: true,
-					Handler: func(_ any, stream grpc.ServerStream) error {
-						if err := stream.RecvMsg(new(emptypb.Empty)); err != nil {
-							return err
-						}
-						answer := new(emptypb.Empty)
-						answer.ProtoReflect().SetUnknown(tt.answer)
-						return stream.SendMsg(answer)
-					}}},
-			}, struct{}{})
-			cc := testutil.Dial(t, testutil.Serve(t, "127.0.0.1:0", s))
+			cc := fakeReflection(t, func(_ []byte, stream grpc.ServerStream) error {
+				answer := new(emptypb.Empty)
+				answer.ProtoReflect().SetUnknown(tt.answer)
+				return stream.SendMsg(answer)
+			})
 			got, err := descsource.FetchFileBytes(t.Context(), cc, "a.B")
 			if len(got) != tt.files || status.Code(err) != tt.code {
 				t.Errorf("FetchFileBytes = %d files, %v; want %d files, code %v", len(got), err, tt.files, tt.code)
@@ -159,6 +149,25 @@ func TestFetchFileBytesAnswers(t *testing.T) {
 func TestFetchFileBytesRequest(t *testing.T) {
 	t.Parallel()
 	got := make(chan []byte, 1)
+	cc := fakeReflection(t, func(request []byte, _ grpc.ServerStream) error {
+		got <- request
+		return status.Error(codes.Unavailable, "enough")
+	})
+	_, _ = descsource.FetchFileBytes(t.Context(), cc, "pkg.Service")
+	want, err := proto.Marshal(&reflectionv1.ServerReflectionRequest{MessageRequest: &reflectionv1.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: "pkg.Service"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; !bytes.Equal(b, want) {
+		t.Errorf("request %x; want %x", b, want)
+	}
+}
+
+// fakeReflection serves a v1 reflection service whose stream reads one
+// request, in wire form, and hands it to answer, and returns a connection
+// to it.
+func fakeReflection(t *testing.T, answer func(request []byte, stream grpc.ServerStream) error) grpc.ClientConnInterface {
+	t.Helper()
 	s := grpc.NewServer()
 	s.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "grpc.reflection.v1.ServerReflection",
@@ -169,17 +178,8 @@ func TestFetchFileBytesRequest(t *testing.T) {
 				if err := stream.RecvMsg(req); err != nil {
 					return err
 				}
-				got <- req.ProtoReflect().GetUnknown()
-				return status.Error(codes.Unavailable, "enough")
+				return answer(req.ProtoReflect().GetUnknown(), stream)
 			}}},
 	}, struct{}{})
-	cc := testutil.Dial(t, testutil.Serve(t, "127.0.0.1:0", s))
-	_, _ = descsource.FetchFileBytes(t.Context(), cc, "pkg.Service")
-	want, err := proto.Marshal(&reflectionv1.ServerReflectionRequest{MessageRequest: &reflectionv1.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: "pkg.Service"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b := <-got; !bytes.Equal(b, want) {
-		t.Errorf("request %x; want %x", b, want)
-	}
+	return testutil.Dial(t, testutil.Serve(t, "127.0.0.1:0", s))
 }
